@@ -1,0 +1,93 @@
+#pragma once
+// The config file (libconfig syntax) as plain structs. load_config() parses and validates;
+// every error is a ConfigError whose message reads "FILE:LINE: what is wrong".
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dataplane/types.hpp"
+
+namespace lb::ctl {
+
+// All addresses in this file are IPv4 in host byte order.
+using Mac = std::array<uint8_t, 6>;
+
+struct InterfaceConf {
+    uint16_t port = 0;
+    uint32_t addr = 0;
+    uint8_t prefix_len = 0;
+    std::optional<Mac> mac;  // optional `mac`: set the port's MAC address
+    uint16_t mtu = 1500;     // optional `mtu`
+    int line = 0;
+};
+
+struct RouteConf {
+    uint32_t prefix = 0;  // masked
+    uint8_t prefix_len = 0;
+    uint32_t via = 0;
+    int line = 0;
+};
+
+struct NeighbourConf {
+    uint32_t addr = 0;
+    Mac mac{};
+    int line = 0;
+};
+
+struct RealConf {
+    uint32_t addr = 0;
+    uint16_t port = 0;
+    dp::Forward forward = dp::Forward::Nat;
+    uint32_t weight = 1;
+    int line = 0;
+};
+
+struct ServiceConf {
+    uint32_t vip = 0;
+    uint16_t port = 0;
+    uint8_t proto = 6;  // 6 tcp, 17 udp
+    dp::SchedKind scheduler = dp::SchedKind::Rr;
+    uint32_t persistence = 0;
+    std::vector<RealConf> reals;
+    int line = 0;
+};
+
+struct ConnectionsConf {
+    uint32_t capacity = 1u << 20;
+    uint32_t tcp_timeout = 900;      // seconds, ESTABLISHED
+    uint32_t tcp_fin_timeout = 120;  // seconds, FIN_WAIT
+    uint32_t udp_timeout = 300;      // seconds
+};
+
+struct Config {
+    std::string file;
+    std::vector<std::string> eal;
+    std::vector<unsigned> workers;  // worker lcore ids
+    uint32_t mbufs = 65535;
+    std::vector<InterfaceConf> interfaces;
+    std::vector<RouteConf> routes;
+    std::vector<NeighbourConf> neighbours;
+    ConnectionsConf connections;
+    std::vector<ServiceConf> services;
+    std::string control_socket = "/run/lb/lb.sock";
+    std::string log_level = "info";
+};
+
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Reads and validates FILE. Throws ConfigError("FILE:LINE: ...").
+Config load_config(const std::string& path);
+// Same, from text; `name` stands in for the file name in messages.
+Config parse_config(const std::string& text, const std::string& name);
+
+// Helpers shared with lbctl and tests. Both throw std::invalid_argument on bad input.
+uint32_t parse_ipv4(const std::string& s);
+std::string format_ipv4(uint32_t addr);
+
+}  // namespace lb::ctl

@@ -1,0 +1,116 @@
+#pragma once
+// The one immutable object that crosses from control to the workers. Control builds it from the
+// config, publishes it through an atomic pointer, and frees it only after an RCU grace period.
+// Its only mutable part is the per-service scheduler cursor, shared by all workers so that rr
+// and wrr hand out reals in IPVS's global order whichever worker sees a new connection.
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+
+#include "dataplane/types.hpp"
+
+namespace lb::dp {
+
+struct Interface {
+    uint16_t port = 0;
+    rte_ether_addr mac{};
+    rte_be32_t addr = 0;  // network order
+    uint8_t prefix_len = 0;
+    rte_be32_t mask = 0;  // network order
+    uint16_t mtu = 1500;
+};
+
+struct Route {
+    rte_be32_t prefix = 0;  // network order, already masked
+    rte_be32_t mask = 0;
+    uint8_t prefix_len = 0;
+    uint16_t port = 0;
+    rte_be32_t gateway = 0;  // 0: destination is on-link
+};
+
+struct Real {
+    rte_be32_t addr = 0;
+    rte_be16_t port = 0;
+    Forward forward = Forward::Nat;
+    uint32_t weight = 1;
+    uint16_t stats_slot = 0;  // index into the per-worker real counters
+};
+
+// wrr: IPVS's sequence cut into runs that share the same eligible set (weight >= threshold).
+struct WrrRun {
+    uint64_t start = 0;       // position of the run's first pick within the period
+    uint32_t threshold = 0;   // current weight (cw) of the run's levels
+    uint32_t eligible = 0;    // reals with weight >= threshold
+};
+
+struct alignas(RTE_CACHE_LINE_SIZE) SchedCursor {
+    std::atomic<uint64_t> next{0};
+};
+
+struct Service {
+    rte_be32_t vip = 0;
+    rte_be16_t port = 0;
+    uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP
+    SchedKind sched = SchedKind::Rr;
+    uint32_t persistence = 0;
+    uint16_t stats_slot = 0;
+    std::vector<Real> reals;
+    std::vector<uint32_t> rr_order;  // indices of reals with weight > 0, in list order
+    std::vector<WrrRun> wrr_runs;
+    uint64_t wrr_period = 0;
+    mutable SchedCursor cursor;
+};
+
+// Per-state TCP timeouts and the UDP timeout, in milliseconds.
+struct Timeouts {
+    uint32_t tcp_syn_recv = 60'000;
+    uint32_t tcp_established = 900'000;
+    uint32_t tcp_fin_wait = 120'000;
+    uint32_t tcp_close_wait = 60'000;
+    uint32_t tcp_time_wait = 120'000;
+    uint32_t tcp_close = 10'000;
+    uint32_t tcp_last_ack = 30'000;
+    uint32_t udp = 300'000;
+};
+
+class Snapshot {
+public:
+    uint64_t generation = 0;
+    std::vector<Interface> interfaces;
+    std::array<int16_t, kMaxPorts> iface_of_port{};  // -1: port has no interface
+    std::vector<Route> routes;                        // longest prefix first
+    std::vector<Service> services;
+    Timeouts timeouts;
+    uint16_t n_workers = 1;
+
+    Snapshot() { iface_of_port.fill(-1); }
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+    // Builds the lookup indexes; call once after filling the vectors above.
+    void finalize();
+
+    const Interface* interface_of(uint16_t port) const noexcept {
+        return port < kMaxPorts && iface_of_port[port] >= 0 ? &interfaces[iface_of_port[port]]
+                                                            : nullptr;
+    }
+    // A director address (one of the interfaces').
+    bool is_local(rte_be32_t addr) const noexcept;
+    // An address that some service listens on.
+    bool is_vip(rte_be32_t addr) const noexcept;
+    const Service* find_service(rte_be32_t vip, rte_be16_t port, uint8_t proto) const noexcept;
+    // Longest-prefix match; nullptr when no route covers dst.
+    const Route* route(rte_be32_t dst) const noexcept;
+
+private:
+    // Open-addressed index over services by (vip, port, proto); slot holds service index + 1.
+    std::vector<uint32_t> svc_index_;
+    uint32_t svc_mask_ = 0;
+    std::vector<rte_be32_t> vips_;   // sorted, unique
+    std::vector<rte_be32_t> locals_; // sorted, unique
+};
+
+}  // namespace lb::dp

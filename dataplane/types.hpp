@@ -1,0 +1,71 @@
+#pragma once
+// Shared vocabulary of the data path: limits, drop reasons, forward methods, per-worker counters.
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <rte_common.h>
+
+namespace lb::dp {
+
+inline constexpr uint16_t kBurst = 32;
+inline constexpr uint16_t kMaxPorts = 16;
+inline constexpr uint16_t kMaxWorkers = 64;
+inline constexpr uint32_t kMaxServices = 1024;
+inline constexpr uint32_t kMaxReals = 16384;
+
+enum class Forward : uint8_t { Nat, Tunnel, Route };
+enum class SchedKind : uint8_t { Rr, Wrr };
+
+// Every packet the director does not send on is counted under exactly one reason.
+enum class Drop : uint8_t {
+    Malformed,       // truncated or inconsistent headers, bad IPv4 checksum
+    NotForUs,        // wrong destination MAC, multicast, broadcast that is not ARP, not our address
+    Unsupported,     // VLAN, IPv6 and other ethertypes, IP options-bearing protocols we do not serve
+    Fragment,        // IPv4 fragments (no reassembly yet)
+    TtlExceeded,     // forwarded packet with TTL <= 1
+    NoService,       // addressed to a VIP but no service on that port/protocol
+    NoReal,          // service has no real with weight > 0
+    NoConnection,    // TCP non-SYN with no connection, or return traffic with no connection
+    TableFull,       // connection table full: new connection refused
+    NoRoute,         // no route to the destination
+    NoNeighbour,     // next hop MAC not resolved yet (resolution requested)
+    IcmpUnmatched,   // ICMP error quoting nothing we track, or ICMP type we do not handle
+    ArpIgnored,      // ARP not for one of our addresses
+    RedirectFull,    // SPSC ring to the owning worker full
+    TxFull,          // the port's TX queue refused the packet
+    SlowPathFull,    // message ring to the control thread full (packet still handled)
+    Count
+};
+
+inline constexpr std::array<std::string_view, size_t(Drop::Count)> kDropNames = {
+    "malformed",    "not_for_us",    "unsupported", "fragment",   "ttl_exceeded",
+    "no_service",   "no_real",       "no_connection", "table_full", "no_route",
+    "no_neighbour", "icmp_unmatched", "arp_ignored", "redirect_full", "tx_full",
+    "slowpath_full"};
+
+// A counter written by one worker and read by the control thread. Relaxed atomics compile to
+// plain loads and stores on x86 and keep the cross-thread read well-defined.
+struct Counter {
+    std::atomic<uint64_t> v{0};
+    void add(uint64_t n) noexcept { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void sub(uint64_t n) noexcept { v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+    uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
+};
+
+// Traffic counters of one service or one real, per worker. Like IPVS: "in" is client -> real,
+// "out" is real -> client, bytes are IP bytes.
+struct TrafficCounters {
+    Counter conns, in_pkts, out_pkts, in_bytes, out_bytes;
+    Counter active, inactive;  // connections in ESTABLISHED / in any other state (gauges)
+};
+
+struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
+    std::array<Counter, size_t(Drop::Count)> drops{};
+    Counter rx, tx, redirected_out, redirected_in, conns_created, conns_expired;
+    Counter arp_replies, icmp_echo_replies, icmp_errors_translated;
+};
+
+}  // namespace lb::dp
