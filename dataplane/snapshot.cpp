@@ -1,1 +1,80 @@
-// placeholder
+#include "dataplane/snapshot.hpp"
+
+#include <algorithm>
+
+#include <rte_hash_crc.h>
+
+namespace lb::dp {
+
+namespace {
+uint32_t svc_hash(rte_be32_t vip, rte_be16_t port, uint8_t proto) noexcept {
+    return rte_hash_crc_4byte(uint32_t(port) << 8 | proto, rte_hash_crc_4byte(vip, 0x1234567u));
+}
+}  // namespace
+
+void Snapshot::finalize() {
+    size_t n = 16;
+    while (n < services.size() * 4) {
+        n <<= 1;
+    }
+    svc_index_.assign(n, 0);
+    svc_mask_ = uint32_t(n - 1);
+    vips_.clear();
+    for (uint32_t i = 0; i < services.size(); ++i) {
+        const Service& s = services[i];
+        uint32_t slot = svc_hash(s.vip, s.port, s.proto) & svc_mask_;
+        while (svc_index_[slot] != 0) {
+            slot = (slot + 1) & svc_mask_;
+        }
+        svc_index_[slot] = i + 1;
+        vips_.push_back(s.vip);
+    }
+    std::sort(vips_.begin(), vips_.end());
+    vips_.erase(std::unique(vips_.begin(), vips_.end()), vips_.end());
+    locals_.clear();
+    iface_of_port.fill(-1);
+    for (size_t i = 0; i < interfaces.size(); ++i) {
+        locals_.push_back(interfaces[i].addr);
+        if (interfaces[i].port < kMaxPorts) {
+            iface_of_port[interfaces[i].port] = int16_t(i);
+        }
+    }
+    std::sort(locals_.begin(), locals_.end());
+    std::stable_sort(routes.begin(), routes.end(),
+                     [](const Route& a, const Route& b) { return a.prefix_len > b.prefix_len; });
+}
+
+bool Snapshot::is_local(rte_be32_t addr) const noexcept {
+    return std::binary_search(locals_.begin(), locals_.end(), addr);
+}
+
+bool Snapshot::is_vip(rte_be32_t addr) const noexcept {
+    return std::binary_search(vips_.begin(), vips_.end(), addr);
+}
+
+const Service* Snapshot::find_service(rte_be32_t vip, rte_be16_t port,
+                                      uint8_t proto) const noexcept {
+    if (svc_index_.empty()) {
+        return nullptr;
+    }
+    uint32_t slot = svc_hash(vip, port, proto) & svc_mask_;
+    while (svc_index_[slot] != 0) {
+        const Service& s = services[svc_index_[slot] - 1];
+        if (s.vip == vip && s.port == port && s.proto == proto) {
+            return &s;
+        }
+        slot = (slot + 1) & svc_mask_;
+    }
+    return nullptr;
+}
+
+const Route* Snapshot::route(rte_be32_t dst) const noexcept {
+    for (const Route& r : routes) {
+        if ((dst & r.mask) == r.prefix) {
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace lb::dp

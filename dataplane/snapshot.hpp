@@ -48,6 +48,13 @@ struct WrrRun {
 
 struct alignas(RTE_CACHE_LINE_SIZE) SchedCursor {
     std::atomic<uint64_t> next{0};
+    SchedCursor() = default;
+    // Copies carry the position over (control builds services by value before publishing).
+    SchedCursor(const SchedCursor& o) : next(o.next.load(std::memory_order_relaxed)) {}
+    SchedCursor& operator=(const SchedCursor& o) {
+        next.store(o.next.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        return *this;
+    }
 };
 
 struct Service {

@@ -66,6 +66,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     std::array<Counter, size_t(Drop::Count)> drops{};
     Counter rx, tx, redirected_out, redirected_in, conns_created, conns_expired;
     Counter arp_replies, icmp_echo_replies, icmp_errors_translated;
+    Counter consumed;  // frames taken in by the director itself (ARP replies it learns from)
 };
 
 }  // namespace lb::dp

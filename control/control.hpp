@@ -1,0 +1,75 @@
+#pragma once
+// The control thread: publishes snapshots (RCU), keeps the neighbour table (ARP resolution,
+// ageing), serves the control socket and sums the workers' counters.
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_ether.h>
+
+#include "control/config.hpp"
+#include "control/protocol.hpp"
+#include "dataplane/neighbour.hpp"
+#include "dataplane/snapshot.hpp"
+#include "dataplane/worker.hpp"
+
+struct rte_mempool;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace lb::ctl {
+
+struct Runtime {
+    std::vector<dp::Worker*> workers;
+    std::vector<rte_ring*> slow_rings;  // [w]: worker w -> control
+    std::vector<rte_ring*> ctl_tx;      // [w]: control -> worker w
+    rte_mempool* pool = nullptr;
+    rte_rcu_qsbr* qsbr = nullptr;
+    dp::NeighbourTable* neigh = nullptr;
+    std::atomic<const dp::Snapshot*>* snapshot = nullptr;
+    std::array<rte_ether_addr, dp::kMaxPorts> port_macs{};
+};
+
+class Control {
+public:
+    Control(Config cfg, Runtime rt);
+    ~Control();
+
+    // Builds the snapshot of the current config and publishes it; frees the previous one after
+    // an RCU grace period.
+    void publish();
+
+    // Runs until `stop` becomes true (or, with idle_exit_ms > 0, until no frame has arrived
+    // for that long).
+    void run(const std::atomic<bool>& stop, uint32_t idle_exit_ms);
+
+    Status status() const;
+    // Totals of the workers' counters, `name value` per line.
+    std::string counters_text() const;
+
+private:
+    struct NeighInfo {
+        uint16_t port = 0;
+        uint64_t confirmed_ms = 0;
+        uint64_t probed_ms = 0;
+        bool is_static = false;
+        bool wanted = false;  // a real or a gateway: kept resolved even without traffic
+        bool resolved = false;
+    };
+
+    void drain_slow(uint64_t now);
+    void neighbour_tick(uint64_t now);
+    void probe(rte_be32_t ip, NeighInfo& n, uint64_t now);
+    void send_arp_request(uint16_t port, rte_be32_t target);
+    Frame handle(const Frame& req);
+
+    Config cfg_;
+    Runtime rt_;
+    uint64_t generation_ = 0;
+    std::map<rte_be32_t, NeighInfo> neigh_info_;
+};
+
+}  // namespace lb::ctl

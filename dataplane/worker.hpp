@@ -1,0 +1,118 @@
+#pragma once
+// A worker: the state one poll-mode lcore owns (connection table, counters, staging buffers)
+// and the packet logic. process_burst() is I/O-agnostic: it takes frames and a snapshot and
+// leaves every frame in exactly one place (a TX staging list, a redirect list, or freed with a
+// counted reason). run() is the poll loop that connects it to ports and rings.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include <rte_mbuf.h>
+
+#include "dataplane/conn_table.hpp"
+#include "dataplane/neighbour.hpp"
+#include "dataplane/parse.hpp"
+#include "dataplane/snapshot.hpp"
+#include "dataplane/types.hpp"
+
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace lb::dp {
+
+// Worker -> control messages (16-byte ring elements).
+struct SlowMsg {
+    enum Type : uint8_t { Learn = 1, Resolve = 2 };
+    uint8_t type = 0;
+    uint8_t port = 0;
+    uint8_t mac[6] = {};
+    rte_be32_t ip = 0;
+    uint32_t pad = 0;
+};
+static_assert(sizeof(SlowMsg) == 16);
+
+// What connects a worker to the outside; filled by lb's main, absent in tests.
+struct WorkerIo {
+    uint16_t n_ports = 0;
+    std::array<uint16_t, kMaxPorts> ports{};
+    std::array<rte_ring*, kMaxWorkers> redirect_out{};  // [w]: this worker -> worker w
+    std::array<rte_ring*, kMaxWorkers> redirect_in{};   // [w]: worker w -> this worker
+    rte_ring* slow = nullptr;                           // SlowMsg, this worker -> control
+    rte_ring* ctl_tx = nullptr;                         // mbufs control asks us to send
+    rte_rcu_qsbr* qsbr = nullptr;
+    const std::atomic<const Snapshot*>* snapshot = nullptr;
+    const std::atomic<bool>* stop = nullptr;
+};
+
+inline constexpr uint16_t kStageCap = 2 * kBurst;
+
+struct Staged {
+    uint16_t n = 0;
+    std::array<rte_mbuf*, kStageCap> pkts{};
+};
+
+class alignas(RTE_CACHE_LINE_SIZE) Worker {
+public:
+    Worker(uint16_t id, uint16_t n_workers, uint32_t conn_capacity, const NeighbourTable& neigh);
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    uint16_t id() const noexcept { return id_; }
+
+    // Frames arrived on their mbuf's `port`. n <= kBurst.
+    void process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, uint32_t now_ms) noexcept;
+
+    // Removes up to `budget` examined entries' worth of expired connections.
+    void expire(uint32_t now_ms, uint32_t budget) noexcept;
+
+    // The poll loop; returns when *io.stop becomes true.
+    void run(const WorkerIo& io);
+
+    // Worker that owns the connection of this client address and port.
+    static uint16_t owner_of(rte_be32_t client_ip, rte_be16_t client_port,
+                             uint16_t n_workers) noexcept;
+
+    // Staging, drained by run() (or inspected by tests) after each process_burst.
+    std::array<Staged, kMaxPorts> tx{};
+    std::array<Staged, kMaxWorkers> redirect{};
+    std::array<SlowMsg, kStageCap> slow{};
+    uint16_t n_slow = 0;
+
+    WorkerCounters counters;
+    std::unique_ptr<TrafficCounters[]> svc_stats;   // [kMaxServices]
+    std::unique_ptr<TrafficCounters[]> real_stats;  // [kMaxReals]
+    ConnTable conns;
+
+private:
+    enum class Kind : uint8_t { Done, Arp, Echo, Inbound, Outbound, IcmpToVip, IcmpFromInside };
+    struct Item {
+        Parsed p;
+        Quoted q;
+        FlowKey key;
+        uint32_t hash;
+        Kind kind;
+        const Service* svc;
+    };
+
+    void drop(rte_mbuf* m, Drop why) noexcept;
+    void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
+    void handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
+    void handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
+    void handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
+    void handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
+    void handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
+    // Route lookup, neighbour, Ethernet rewrite, staging for TX. Consumes m.
+    void send_ipv4(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst) noexcept;
+    uint32_t find_live(const FlowKey& k, uint32_t h, Dir want, uint32_t now) noexcept;
+    void remove_conn(uint32_t idx) noexcept;
+    void gauge(const Conn& c, bool add) noexcept;
+    void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;
+    static uint32_t timeout_of(const Timeouts& t, const Conn& c) noexcept;
+
+    uint16_t id_;
+    uint16_t n_workers_;
+    const NeighbourTable& neigh_;
+};
+
+}  // namespace lb::dp
