@@ -1,1 +1,860 @@
-// placeholder
+// The control protocol codec, the control socket (server and client), and lbctl's parser and
+// ipvsadm-compatible listings.
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "control/control_server.hpp"
+#include "control/protocol.hpp"
+#include "tools/lbctl_format.hpp"
+
+using namespace lb::ctl;
+
+namespace {
+
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
+
+uint32_t ip(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+    return (a << 24) | (b << 16) | (c << 8) | d;
+}
+
+RealStatus real(uint32_t addr, uint16_t port, uint8_t fwd, uint32_t weight, uint64_t active,
+                uint64_t inactive, std::array<uint64_t, 5> st) {
+    RealStatus r;
+    r.addr = addr;
+    r.port = port;
+    r.forward = fwd;
+    r.weight = weight;
+    r.active = active;
+    r.inactive = inactive;
+    r.conns = st[0];
+    r.in_pkts = st[1];
+    r.out_pkts = st[2];
+    r.in_bytes = st[3];
+    r.out_bytes = st[4];
+    return r;
+}
+
+ServiceStatus service(uint8_t proto, uint32_t vip, uint16_t port, std::string sched,
+                      uint32_t persistence, std::array<uint64_t, 5> st,
+                      std::vector<RealStatus> reals) {
+    ServiceStatus s;
+    s.proto = proto;
+    s.vip = vip;
+    s.port = port;
+    s.scheduler = std::move(sched);
+    s.persistence = persistence;
+    s.conns = st[0];
+    s.in_pkts = st[1];
+    s.out_pkts = st[2];
+    s.in_bytes = st[3];
+    s.out_bytes = st[4];
+    s.reals = std::move(reals);
+    return s;
+}
+
+// Services and reals deliberately out of ipvsadm's sort order.
+Status sample_status() {
+    Status s;
+    s.conn_capacity = 1048576;
+    s.services.push_back(service(17, ip(10, 0, 0, 2), 53, "rr", 0, {0, 0, 0, 0, 0},
+                                 {real(ip(10, 1, 0, 1), 53, 1, 100, 0, 12345, {1, 1, 1, 1, 1})}));
+    s.services.push_back(
+        service(6, ip(10, 0, 0, 1), 443, "rr", 300, {5, 6, 7, 8, 9},
+                {real(ip(172, 16, 0, 1), 443, 2, 65535, kU32Max, 1, {10, 20, 30, 40, 50})}));
+    s.services.push_back(service(
+        6, ip(10, 0, 0, 1), 80, "wrr", 0, {1000, 123456, 99999999, 100000000, 123456789012ULL},
+        {real(ip(192, 168, 1, 10), 8081, 0, 0, 7, 0, {0, 0, 0, 0, 0}),
+         real(ip(192, 168, 1, 10), 8080, 0, 1, 0, 0,
+              {999, 1000000000ULL, 99999999999999ULL, 100000000000000ULL, kU64Max}),
+         real(ip(192, 168, 1, 9), 8080, 0, 3, 12, 40, {1, 2, 3, 4, 5})}));
+    return s;
+}
+
+Status extreme_status() {
+    Status s;
+    s.conn_capacity = kU32Max;
+    s.services.push_back(service(6, kU32Max, 65535, std::string(kMaxString, 'x'), kU32Max,
+                                 {kU64Max, kU64Max, kU64Max, kU64Max, kU64Max},
+                                 {real(kU32Max, 65535, 2, kU32Max, kU64Max, kU64Max,
+                                       {kU64Max, kU64Max, kU64Max, kU64Max, kU64Max}),
+                                  real(0, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0})}));
+    s.services.push_back(service(17, 0, 0, "", 0, {0, 0, 0, 0, 0}, {}));  // no reals
+    return s;
+}
+
+bool same_real(const RealStatus& a, const RealStatus& b) {
+    return a.addr == b.addr && a.port == b.port && a.forward == b.forward &&
+           a.weight == b.weight && a.active == b.active && a.inactive == b.inactive &&
+           a.conns == b.conns && a.in_pkts == b.in_pkts && a.out_pkts == b.out_pkts &&
+           a.in_bytes == b.in_bytes && a.out_bytes == b.out_bytes;
+}
+
+void check_same(const Status& a, const Status& b) {
+    REQUIRE(a.conn_capacity == b.conn_capacity);
+    REQUIRE(a.services.size() == b.services.size());
+    for (size_t i = 0; i < a.services.size(); ++i) {
+        const ServiceStatus& x = a.services[i];
+        const ServiceStatus& y = b.services[i];
+        CHECK(x.proto == y.proto);
+        CHECK(x.vip == y.vip);
+        CHECK(x.port == y.port);
+        CHECK(x.scheduler == y.scheduler);
+        CHECK(x.persistence == y.persistence);
+        CHECK(x.conns == y.conns);
+        CHECK(x.in_pkts == y.in_pkts);
+        CHECK(x.out_pkts == y.out_pkts);
+        CHECK(x.in_bytes == y.in_bytes);
+        CHECK(x.out_bytes == y.out_bytes);
+        REQUIRE(x.reals.size() == y.reals.size());
+        for (size_t j = 0; j < x.reals.size(); ++j) {
+            CHECK(same_real(x.reals[j], y.reals[j]));
+        }
+    }
+}
+
+std::vector<uint8_t> header(uint32_t magic, uint16_t version, uint16_t type, uint32_t len) {
+    std::vector<uint8_t> h;
+    for (int i = 0; i < 4; ++i) {
+        h.push_back(uint8_t(magic >> (8 * i)));
+    }
+    h.push_back(uint8_t(version));
+    h.push_back(uint8_t(version >> 8));
+    h.push_back(uint8_t(type));
+    h.push_back(uint8_t(type >> 8));
+    for (int i = 0; i < 4; ++i) {
+        h.push_back(uint8_t(len >> (8 * i)));
+    }
+    return h;
+}
+
+void put_u32(std::vector<uint8_t>& v, uint32_t x) {
+    for (int i = 0; i < 4; ++i) {
+        v.push_back(uint8_t(x >> (8 * i)));
+    }
+}
+
+// Any outcome but a decoded value or a ProtocolError fails the test (and UB trips the sanitizers).
+template <typename F>
+void decodes_or_rejects(F&& f) {
+    try {
+        f();
+    } catch (const ProtocolError&) {
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Codec
+
+TEST_CASE("status round trip: several services, max values, empty lists", "[protocol]") {
+    for (const Status& s : {sample_status(), extreme_status(), Status{}}) {
+        const std::vector<uint8_t> payload = encode_status(s);
+        check_same(decode_status(payload), s);
+        const std::vector<uint8_t> frame = encode_frame(MsgType::Status, payload);
+        const Frame f = decode_frame(frame.data(), frame.size());
+        CHECK(f.type == MsgType::Status);
+        CHECK(f.payload == payload);
+    }
+}
+
+TEST_CASE("frame header layout is LBC1, version, type, length, little-endian", "[protocol]") {
+    const std::vector<uint8_t> frame = encode_frame(MsgType::Status, {0xaa, 0xbb});
+    const std::vector<uint8_t> expect = {'L', 'B', 'C', '1', 1, 0, 101, 0, 2, 0, 0, 0, 0xaa, 0xbb};
+    CHECK(frame == expect);
+    const auto [type, len] = decode_header(frame.data(), frame.size());
+    CHECK(type == MsgType::Status);
+    CHECK(len == 2);
+    // An empty payload is a whole frame.
+    const std::vector<uint8_t> empty = encode_frame(MsgType::GetStatus, {});
+    CHECK(empty.size() == kFrameHeader);
+    CHECK(decode_frame(empty.data(), empty.size()).payload.empty());
+}
+
+TEST_CASE("every truncation of a valid frame and payload is rejected", "[protocol]") {
+    const std::vector<uint8_t> payload = encode_status(sample_status());
+    const std::vector<uint8_t> frame = encode_frame(MsgType::Status, payload);
+    for (size_t n = 0; n < frame.size(); ++n) {
+        INFO("frame length " << n);
+        CHECK_THROWS_AS(decode_frame(frame.data(), n), ProtocolError);
+    }
+    for (size_t n = 0; n < payload.size(); ++n) {
+        INFO("payload length " << n);
+        const std::vector<uint8_t> cut(payload.begin(), payload.begin() + long(n));
+        CHECK_THROWS_AS(decode_status(cut), ProtocolError);
+    }
+    const std::vector<uint8_t> str = encode_string("hello");
+    for (size_t n = 0; n < str.size(); ++n) {
+        const std::vector<uint8_t> cut(str.begin(), str.begin() + long(n));
+        CHECK_THROWS_AS(decode_string(cut), ProtocolError);
+    }
+    CHECK_THROWS_AS(decode_header(nullptr, 0), ProtocolError);
+}
+
+TEST_CASE("trailing bytes are rejected", "[protocol]") {
+    std::vector<uint8_t> payload = encode_status(sample_status());
+    payload.push_back(0);
+    CHECK_THROWS_WITH(decode_status(payload), Catch::Contains("1 trailing bytes"));
+    std::vector<uint8_t> frame = encode_frame(MsgType::Status, encode_status(sample_status()));
+    frame.push_back(0);
+    CHECK_THROWS_AS(decode_frame(frame.data(), frame.size()), ProtocolError);
+    std::vector<uint8_t> str = encode_string("x");
+    str.push_back('y');
+    CHECK_THROWS_AS(decode_string(str), ProtocolError);
+}
+
+TEST_CASE("bad magic, unknown version and oversized payloads are rejected", "[protocol]") {
+    const auto bad_magic = header(0x3243424c, kProtoVersion, 1, 0);  // "LBC2"
+    CHECK_THROWS_WITH(decode_header(bad_magic.data(), bad_magic.size()),
+                      Catch::Contains("bad magic"));
+    const auto bad_version = header(kProtoMagic, 2, 1, 0);
+    CHECK_THROWS_WITH(decode_header(bad_version.data(), bad_version.size()),
+                      Catch::Contains("version 2"));
+    const auto max = header(kProtoMagic, kProtoVersion, 1, kMaxPayload);
+    CHECK(decode_header(max.data(), max.size()).second == kMaxPayload);
+    const auto over = header(kProtoMagic, kProtoVersion, 1, kMaxPayload + 1);
+    CHECK_THROWS_WITH(decode_header(over.data(), over.size()), Catch::Contains("exceeds"));
+    const auto huge = header(kProtoMagic, kProtoVersion, 1, kU32Max);
+    CHECK_THROWS_AS(decode_header(huge.data(), huge.size()), ProtocolError);
+    CHECK_THROWS_AS(encode_frame(MsgType::Status, std::vector<uint8_t>(kMaxPayload + 1)),
+                    ProtocolError);
+    // Unknown types are the receiver's business, not the codec's.
+    const auto unknown = header(kProtoMagic, kProtoVersion, 4242, 0);
+    CHECK(uint16_t(decode_header(unknown.data(), unknown.size()).first) == 4242);
+}
+
+TEST_CASE("absurd counts, long strings and unknown enums are rejected", "[protocol]") {
+    SECTION("service count larger than the payload could hold") {
+        std::vector<uint8_t> p;
+        put_u32(p, 100);
+        put_u32(p, kU32Max);
+        CHECK_THROWS_WITH(decode_status(p), Catch::Contains("cannot fit"));
+    }
+    SECTION("real count larger than the payload could hold") {
+        Status s;
+        s.services.push_back(service(6, 1, 80, "rr", 0, {0, 0, 0, 0, 0}, {}));
+        std::vector<uint8_t> p = encode_status(s);
+        for (int i = 1; i <= 4; ++i) {
+            p[p.size() - size_t(i)] = 0xff;  // the service's real count, the last field
+        }
+        CHECK_THROWS_WITH(decode_status(p), Catch::Contains("cannot fit"));
+    }
+    SECTION("strings longer than the limit") {
+        std::vector<uint8_t> p;
+        put_u32(p, kMaxString + 1);
+        p.resize(p.size() + kMaxString + 1, 'a');
+        CHECK_THROWS_WITH(decode_string(p), Catch::Contains("exceeds the limit"));
+        CHECK_THROWS_AS(encode_string(std::string(kMaxString + 1, 'a')), ProtocolError);
+        CHECK(decode_string(encode_string(std::string(kMaxString, 'a'))).size() == kMaxString);
+        Status s;
+        s.services.push_back(service(6, 1, 80, std::string(kMaxString + 1, 'r'), 0, {}, {}));
+        CHECK_THROWS_AS(encode_status(s), ProtocolError);
+    }
+    SECTION("unknown protocol or forward method") {
+        Status s;
+        s.services.push_back(service(1, 1, 80, "rr", 0, {}, {}));
+        CHECK_THROWS_WITH(decode_status(encode_status(s)), Catch::Contains("protocol 1"));
+        s.services[0].proto = 17;
+        s.services[0].reals.push_back(real(2, 80, 3, 1, 0, 0, {}));
+        CHECK_THROWS_WITH(decode_status(encode_status(s)), Catch::Contains("forward method 3"));
+    }
+}
+
+TEST_CASE("random and mutated bytes either decode or throw ProtocolError", "[protocol]") {
+    std::mt19937_64 rng(20240611);
+    const std::vector<uint8_t> valid = encode_status(sample_status());
+    const std::vector<uint8_t> valid_frame = encode_frame(MsgType::Status, valid);
+    size_t decoded = 0;
+    for (int iter = 0; iter < 4000; ++iter) {
+        std::vector<uint8_t> buf;
+        switch (iter % 4) {
+            case 0: {  // pure noise
+                buf.resize(rng() % 600);
+                for (uint8_t& b : buf) {
+                    b = uint8_t(rng());
+                }
+                break;
+            }
+            case 1:  // a valid payload with a few bytes changed and a random cut
+            case 2: {
+                buf = iter % 4 == 1 ? valid : valid_frame;
+                for (int k = int(rng() % 4) + 1; k > 0; --k) {
+                    buf[rng() % buf.size()] = uint8_t(rng());
+                }
+                if (rng() % 2 == 0) {
+                    buf.resize(rng() % (buf.size() + 1));
+                }
+                break;
+            }
+            default: {  // a plausible prefix: small counts, then noise
+                put_u32(buf, uint32_t(rng()));
+                put_u32(buf, uint32_t(rng() % 4));
+                buf.push_back(rng() % 2 == 0 ? 6 : 17);
+                const size_t tail = rng() % 400;
+                for (size_t i = 0; i < tail; ++i) {
+                    buf.push_back(uint8_t(rng() % 3 == 0 ? rng() : 0));
+                }
+                break;
+            }
+        }
+        decodes_or_rejects([&] {
+            decode_status(buf);
+            ++decoded;
+        });
+        decodes_or_rejects([&] { decode_string(buf); });
+        decodes_or_rejects([&] { decode_frame(buf.data(), buf.size()); });
+        decodes_or_rejects([&] { decode_header(buf.data(), buf.size()); });
+    }
+    CHECK(decoded > 0);  // the mutations do reach the end of the decoder sometimes
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control socket
+
+namespace {
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/lb-ctl-test-XXXXXX";
+        const char* p = ::mkdtemp(tmpl);
+        REQUIRE(p != nullptr);
+        path = p;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+Frame status_request() {
+    Frame f;
+    f.type = MsgType::GetStatus;
+    return f;
+}
+
+Frame handle(const Frame& req) {
+    if (req.type == MsgType::GetStatus) {
+        return Frame{MsgType::Status, encode_status(sample_status())};
+    }
+    if (uint16_t(req.type) == 77) {
+        throw std::runtime_error("boom");
+    }
+    return Frame{MsgType::Error, encode_string("unknown request")};
+}
+
+// Runs a ControlServer's poll loop in a thread for the lifetime of the object.
+class ServerThread {
+public:
+    explicit ServerThread(const std::string& path) : server_(path) {
+        thread_ = std::thread([this] {
+            while (!stop_.load()) {
+                server_.poll(20, handle);
+            }
+        });
+    }
+    ~ServerThread() {
+        stop_ = true;
+        thread_.join();
+    }
+    ServerThread(const ServerThread&) = delete;
+    ServerThread& operator=(const ServerThread&) = delete;
+
+private:
+    ControlServer server_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+sockaddr_un unix_addr(const std::string& path) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.data(), path.size());
+    return a;
+}
+
+// A blocking raw client with a receive timeout, for speaking garbage to the server.
+int connect_raw(const std::string& path, int rcv_timeout_s = 3) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    const sockaddr_un a = unix_addr(path);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0);
+    timeval tv{rcv_timeout_s, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+void send_all(int fd, const std::vector<uint8_t>& bytes) {
+    REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size()));
+}
+
+// Reads n bytes; false on EOF or reset (what a closed connection looks like).
+bool recv_exact(int fd, uint8_t* buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        const ssize_t r = ::recv(fd, buf + got, n - got, 0);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            REQUIRE((r == 0 || errno == ECONNRESET));  // not a timeout
+            return false;
+        }
+        got += size_t(r);
+    }
+    return true;
+}
+
+std::optional<Frame> read_frame(int fd) {
+    uint8_t hdr[kFrameHeader];
+    if (!recv_exact(fd, hdr, sizeof(hdr))) {
+        return std::nullopt;
+    }
+    const auto [type, len] = decode_header(hdr, sizeof(hdr));
+    Frame f;
+    f.type = type;
+    f.payload.resize(len);
+    if (!recv_exact(fd, f.payload.data(), len)) {
+        return std::nullopt;
+    }
+    return f;
+}
+
+bool closed_by_peer(int fd) {
+    uint8_t b;
+    return !recv_exact(fd, &b, 1);
+}
+
+void expect_status_reply(const std::string& path) {
+    const Frame reply = request(path, status_request());
+    REQUIRE(reply.type == MsgType::Status);
+    check_same(decode_status(reply.payload), sample_status());
+}
+
+}  // namespace
+
+TEST_CASE("control socket answers a request", "[protocol]") {
+    TempDir dir;
+    const std::string path = dir.path + "/lb.sock";
+    ServerThread srv(path);
+    expect_status_reply(path);
+    expect_status_reply(path);
+
+    SECTION("a handler exception becomes an Error frame") {
+        Frame req;
+        req.type = MsgType(77);
+        const Frame reply = request(path, req);
+        REQUIRE(reply.type == MsgType::Error);
+        CHECK(decode_string(reply.payload) == "boom");
+        expect_status_reply(path);
+    }
+    SECTION("pipelined requests and a half-closed client each get their reply") {
+        const int fd = connect_raw(path);
+        std::vector<uint8_t> two = encode_frame(MsgType::GetStatus, {});
+        const std::vector<uint8_t> second = encode_frame(MsgType::GetStatus, {});
+        two.insert(two.end(), second.begin(), second.end());
+        send_all(fd, two);
+        ::shutdown(fd, SHUT_WR);
+        for (int i = 0; i < 2; ++i) {
+            const auto f = read_frame(fd);
+            REQUIRE(f.has_value());
+            CHECK(f->type == MsgType::Status);
+        }
+        CHECK(closed_by_peer(fd));
+        ::close(fd);
+    }
+}
+
+TEST_CASE("control socket: hostile clients get an error and are closed", "[protocol]") {
+    TempDir dir;
+    const std::string path = dir.path + "/lb.sock";
+    ServerThread srv(path);
+
+    struct Case {
+        const char* name;
+        std::vector<uint8_t> bytes;
+        const char* error;
+    };
+    const std::string text = "GET / HTTP/1.0\r\n\r\n";
+    const std::vector<Case> cases = {
+        {"garbage", std::vector<uint8_t>(text.begin(), text.end()), "bad magic"},
+        {"unknown version", header(kProtoMagic, 9, 1, 0), "version 9"},
+        {"oversized payload", header(kProtoMagic, kProtoVersion, 1, kMaxPayload + 1), "exceeds"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.name);
+        const int fd = connect_raw(path);
+        send_all(fd, c.bytes);
+        const auto f = read_frame(fd);
+        REQUIRE(f.has_value());
+        CHECK(f->type == MsgType::Error);
+        CHECK_THAT(decode_string(f->payload), Catch::Contains(c.error));
+        CHECK(closed_by_peer(fd));
+        ::close(fd);
+        expect_status_reply(path);  // and the server keeps answering good clients
+    }
+
+    SECTION("a client that closes mid-frame is dropped") {
+        const int fd = connect_raw(path);
+        const std::vector<uint8_t> hdr = header(kProtoMagic, kProtoVersion, 1, 100);
+        send_all(fd, hdr);
+        ::shutdown(fd, SHUT_WR);
+        const auto f = read_frame(fd);
+        REQUIRE(f.has_value());
+        CHECK_THAT(decode_string(f->payload), Catch::Contains("truncated"));
+        ::close(fd);
+        expect_status_reply(path);
+    }
+    SECTION("at most 64 clients: the 65th is closed at once") {
+        std::vector<int> idle;
+        for (int i = 0; i < 64; ++i) {
+            idle.push_back(connect_raw(path));
+        }
+        const int extra = connect_raw(path);  // accepted after the 64: the backlog is in order
+        CHECK(closed_by_peer(extra));
+        ::close(extra);
+        for (const int fd : idle) {
+            ::close(fd);
+        }
+        expect_status_reply(path);
+    }
+}
+
+TEST_CASE("control socket: idle and slow clients are closed after 5 s", "[protocol][slow]") {
+    TempDir dir;
+    const std::string path = dir.path + "/lb.sock";
+    ServerThread srv(path);
+    const auto start = std::chrono::steady_clock::now();
+    const int idle = connect_raw(path, 10);
+    const int partial = connect_raw(path, 10);
+    send_all(partial, {'L', 'B', 'C'});
+    expect_status_reply(path);  // neither blocks the server
+    CHECK(closed_by_peer(partial));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    CHECK(waited >= std::chrono::milliseconds(4500));
+    CHECK(waited < std::chrono::milliseconds(7500));
+    CHECK(closed_by_peer(idle));
+    ::close(idle);
+    ::close(partial);
+}
+
+TEST_CASE("control socket file: directory, mode, stale file, second instance", "[protocol]") {
+    TempDir dir;
+    const std::string path = dir.path + "/run/lb/lb.sock";
+
+    SECTION("missing directories are created 0755, the socket is 0600 and removed at exit") {
+        const mode_t old = ::umask(077);
+        std::optional<ControlServer> srv;
+        srv.emplace(path);
+        ::umask(old);
+        struct stat st {};
+        REQUIRE(::stat(path.c_str(), &st) == 0);
+        CHECK(S_ISSOCK(st.st_mode));
+        CHECK((st.st_mode & 07777) == 0600);
+        REQUIRE(::stat((dir.path + "/run/lb").c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 0755);
+        CHECK(srv->path() == path);
+        srv.reset();
+        CHECK_FALSE(std::filesystem::exists(path));
+    }
+    SECTION("a stale socket file is replaced") {
+        std::filesystem::create_directories(dir.path + "/run/lb");
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        const sockaddr_un a = unix_addr(path);
+        REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0);
+        ::close(fd);  // the file stays, nobody listens: a crashed lb's leftover
+        REQUIRE(std::filesystem::is_socket(path));
+        ServerThread srv(path);
+        expect_status_reply(path);
+    }
+    SECTION("a live socket is not stolen") {
+        ServerThread first(path);
+        CHECK_THROWS_WITH(ControlServer(path),
+                          Catch::Equals("another lb is already listening on " + path));
+        expect_status_reply(path);  // the first one's socket is still there
+    }
+    SECTION("a file that is not a socket is left alone") {
+        std::filesystem::create_directories(dir.path + "/run/lb");
+        std::ofstream(path) << "precious";
+        CHECK_THROWS_WITH(ControlServer(path), Catch::Contains("not a socket"));
+        std::ifstream in(path);
+        std::string content;
+        in >> content;
+        CHECK(content == "precious");
+    }
+    SECTION("a path too long for sun_path is refused with its name") {
+        const std::string longpath = dir.path + "/" + std::string(120, 'x');
+        CHECK_THROWS_WITH(ControlServer(longpath), Catch::Contains("too long"));
+    }
+}
+
+TEST_CASE("request() reports failures clearly", "[protocol]") {
+    TempDir dir;
+    const std::string path = dir.path + "/lb.sock";
+
+    SECTION("nobody there") {
+        CHECK_THROWS_WITH(request(path, status_request()),
+                          Catch::Equals("cannot connect to " + path +
+                                        ": No such file or directory (is lb running?)"));
+    }
+    SECTION("a server that never answers") {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        const sockaddr_un a = unix_addr(path);
+        REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0);
+        REQUIRE(::listen(fd, 4) == 0);
+        CHECK_THROWS_WITH(request(path, status_request(), 200),
+                          Catch::Contains("timed out after 200 ms"));
+        ::close(fd);
+    }
+    SECTION("a server that hangs up or answers garbage") {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        const sockaddr_un a = unix_addr(path);
+        REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0);
+        REQUIRE(::listen(fd, 4) == 0);
+        std::thread peer([fd] {
+            // Each time: take the request, then misbehave.
+            auto next = [fd] {
+                const int c = ::accept(fd, nullptr, nullptr);
+                uint8_t req[kFrameHeader];
+                (void)!::recv(c, req, sizeof(req), MSG_WAITALL);
+                return c;
+            };
+            int c = next();
+            ::close(c);  // hang up
+            c = next();
+            const char junk[] = "HTTP/1.0 200 OK\r\n\r\n";
+            (void)!::send(c, junk, sizeof(junk), MSG_NOSIGNAL);
+            ::close(c);
+            c = next();
+            const std::vector<uint8_t> h = header(kProtoMagic, kProtoVersion, 101, 10);
+            (void)!::send(c, h.data(), h.size(), MSG_NOSIGNAL);
+            (void)!::send(c, "abc", 3, MSG_NOSIGNAL);
+            ::close(c);
+        });
+        CHECK_THROWS_WITH(request(path, status_request()), Catch::Contains("closed the connection"));
+        CHECK_THROWS_WITH(request(path, status_request()),
+                          Catch::StartsWith("bad reply from " + path) &&
+                              Catch::Contains("bad magic"));
+        CHECK_THROWS_WITH(request(path, status_request()),
+                          Catch::Contains("truncated reply") && Catch::Contains("got 15 of 22"));
+        peer.join();
+        ::close(fd);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// lbctl
+
+TEST_CASE("ipvsadm number abbreviation", "[lbctl]") {
+    struct Case {
+        uint64_t v;
+        const char* abbreviated;
+        const char* exact;
+    };
+    const Case cases[] = {
+        {0, "        0", "        0"},
+        {1000, "     1000", "     1000"},
+        {123456, "   123456", "   123456"},  // ipvsadm abbreviates only from 100 million on
+        {99999999, " 99999999", " 99999999"},
+        {100000000, "  100000K", " 100000000"},
+        {123456789, "  123456K", " 123456789"},
+        {999999999, "  999999K", " 999999999"},
+        {1000000000, "    1000M", " 1000000000"},
+        {99999999999ULL, "   99999M", " 99999999999"},
+        {100000000000ULL, "     100G", " 100000000000"},
+        {99999999999999ULL, "   99999G", " 99999999999999"},
+        {100000000000000ULL, "     100T", " 100000000000000"},
+        {kU64Max, "18446744T", " 18446744073709551615"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.v);
+        CHECK(format_number(c.v, false) == c.abbreviated);
+        CHECK(format_number(c.v, true) == c.exact);
+    }
+}
+
+TEST_CASE("lbctl -L -n prints what ipvsadm -L -n prints", "[lbctl]") {
+    // Generated with ipvsadm 1.26's own printf formats (print_title, print_service_entry).
+    const std::string expect =
+        "IP Virtual Server version 1.2.1 (size=1048576)\n"
+        "Prot LocalAddress:Port Scheduler Flags\n"
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+        "TCP  10.0.0.1:80 wrr\n"
+        "  -> 192.168.1.9:8080             Masq    3      12         40        \n"
+        "  -> 192.168.1.10:8080            Masq    1      0          0         \n"
+        "  -> 192.168.1.10:8081            Masq    0      7          0         \n"
+        "TCP  10.0.0.1:443 rr persistent 300\n"
+        "  -> 172.16.0.1:443               Route   65535  4294967295 1         \n"
+        "UDP  10.0.0.2:53 rr\n"
+        "  -> 10.1.0.1:53                  Tunnel  100    0          12345     \n";
+    CHECK(format_list(sample_status(), ListOptions{}) == expect);
+
+    Status empty;
+    empty.conn_capacity = 4096;
+    CHECK(format_list(empty, ListOptions{}) ==
+          "IP Virtual Server version 1.2.1 (size=4096)\n"
+          "Prot LocalAddress:Port Scheduler Flags\n"
+          "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+}
+
+TEST_CASE("lbctl -L -n --stats [--exact] prints what ipvsadm prints", "[lbctl]") {
+    const std::string head =
+        "IP Virtual Server version 1.2.1 (size=1048576)\n"
+        "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n"
+        "  -> RemoteAddress:Port\n";
+    const std::string rest =
+        "  -> 192.168.1.10:8081                   0        0        0        0        0\n"
+        "TCP  10.0.0.1:443                        5        6        7        8        9\n"
+        "  -> 172.16.0.1:443                     10       20       30       40       50\n"
+        "UDP  10.0.0.2:53                         0        0        0        0        0\n"
+        "  -> 10.1.0.1:53                         1        1        1        1        1\n";
+    ListOptions opts;
+    opts.stats = true;
+    CHECK(format_list(sample_status(), opts) ==
+          head +
+              "TCP  10.0.0.1:80                      1000   123456 99999999  100000K     123G\n"
+              "  -> 192.168.1.9:8080                    1        2        3        4        5\n"
+              "  -> 192.168.1.10:8080                 999    1000M   99999G     100T18446744T\n" +
+              rest);
+    opts.exact = true;
+    CHECK(format_list(sample_status(), opts) ==
+          head +
+              "TCP  10.0.0.1:80                      1000   123456 99999999 100000000 "
+              "123456789012\n"
+              "  -> 192.168.1.9:8080                    1        2        3        4        5\n"
+              "  -> 192.168.1.10:8080                 999 1000000000 99999999999999 "
+              "100000000000000 18446744073709551615\n" +
+              rest);
+}
+
+TEST_CASE("lbctl listing: --nosort and -t/-u", "[lbctl]") {
+    ListOptions opts;
+    opts.sort = false;
+    const std::string unsorted = format_list(sample_status(), opts);
+    CHECK(unsorted.find("UDP  10.0.0.2:53") < unsorted.find("TCP  10.0.0.1:443"));
+    CHECK(unsorted.find("192.168.1.10:8081") < unsorted.find("192.168.1.9:8080"));
+
+    opts = ListOptions{};
+    opts.service = ServiceKey{6, ip(10, 0, 0, 1), 443};
+    CHECK(format_list(sample_status(), opts) ==
+          "Prot LocalAddress:Port Scheduler Flags\n"
+          "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+          "TCP  10.0.0.1:443 rr persistent 300\n"
+          "  -> 172.16.0.1:443               Route   65535  4294967295 1         \n");
+    opts.service = ServiceKey{17, ip(10, 0, 0, 1), 443};
+    CHECK_THROWS_WITH(format_list(sample_status(), opts), "No such service");
+}
+
+TEST_CASE("lbctl parses ipvsadm's command line", "[lbctl]") {
+    SECTION("grouped and separate list flags") {
+        for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
+                 {"-Ln"}, {"-L", "-n"}, {"-l", "--numeric"}, {"--list", "-n"}, {"-nL"}}) {
+            const Args a = parse_args(argv);
+            CHECK(a.command == Command::List);
+            CHECK(a.has(Opt::Numeric));
+            CHECK_FALSE(a.has(Opt::Stats));
+        }
+    }
+    SECTION("values: attached, separate, --opt=value, optional") {
+        Args a = parse_args({"--socket=/tmp/x.sock", "-L", "--stats", "--exact", "-t10.0.0.1:80"});
+        CHECK(a.value(Opt::Socket) == "/tmp/x.sock");
+        CHECK(a.value(Opt::TcpService) == "10.0.0.1:80");
+        a = parse_args({"--socket", "/s", "-Lnt", "10.0.0.1:80", "-X"});
+        CHECK(a.value(Opt::Socket) == "/s");
+        CHECK(a.value(Opt::TcpService) == "10.0.0.1:80");
+        CHECK(a.has(Opt::Exact));
+        a = parse_args({"-A", "-t", "10.0.0.1:80", "-s", "wrr", "-p"});
+        CHECK(a.command == Command::AddService);
+        CHECK(a.command_name == "-A");
+        CHECK(a.value(Opt::Scheduler) == "wrr");
+        CHECK(a.value(Opt::Persistent).empty());
+        a = parse_args({"-A", "-t", "10.0.0.1:80", "-p", "600", "-s", "rr"});
+        CHECK(a.value(Opt::Persistent) == "600");
+        a = parse_args({"-a", "-t", "10.0.0.1:80", "-r", "10.1.0.1", "-m", "-w", "3"});
+        CHECK(a.command == Command::AddServer);
+        CHECK(a.has(Opt::Masquerading));
+        CHECK(a.value(Opt::Weight) == "3");
+        a = parse_args({"--set", "900", "120", "300"});
+        CHECK(a.command == Command::SetTimeout);
+        CHECK(a.operands == std::vector<std::string>{"900", "120", "300"});
+        a = parse_args({"--start-daemon", "master", "--syncid", "3"});
+        CHECK(a.command == Command::StartDaemon);
+        CHECK(a.command_arg == "master");
+        a = parse_args({"--delete-service", "-u", "10.0.0.2:53"});
+        CHECK(a.command_name == "--delete-service");
+        CHECK(parse_args({}).command == Command::None);
+    }
+    SECTION("errors") {
+        using V = std::vector<std::string>;
+        CHECK_THROWS_WITH(parse_args(V{"-L", "-q"}), "unknown option -q");
+        CHECK_THROWS_WITH(parse_args(V{"--lits"}), "unknown option --lits");
+        CHECK_THROWS_WITH(parse_args(V{"-L", "--socket"}), "option --socket requires a value");
+        CHECK_THROWS_WITH(parse_args(V{"-L", "-t"}), "option -t requires a value");
+        CHECK_THROWS_WITH(parse_args(V{"--stats=1"}), "option --stats takes no value");
+        CHECK_THROWS_WITH(parse_args(V{"-L", "-C"}), "multiple commands specified (-L and -C)");
+        CHECK_THROWS_WITH(parse_args(V{"-Ln", "-n"}), "multiple -n options specified");
+        CHECK_THROWS_WITH(parse_args(V{"-L", "-t", "1.1.1.1:1", "-u", "1.1.1.1:1"}),
+                          Catch::Contains("multiple service-address options"));
+    }
+}
+
+TEST_CASE("lbctl list options: what -L accepts", "[lbctl]") {
+    using V = std::vector<std::string>;
+    ListOptions lo = list_options(parse_args(V{"-L", "-n", "--stats", "--exact"}));
+    CHECK(lo.stats);
+    CHECK(lo.exact);
+    CHECK(lo.sort);
+    CHECK_FALSE(lo.service);
+    lo = list_options(parse_args(V{"-L", "--nosort", "-u", "10.0.0.2:53", "--socket", "/x"}));
+    CHECK_FALSE(lo.sort);
+    REQUIRE(lo.service);
+    CHECK(lo.service->proto == 17);
+    CHECK(lo.service->vip == ip(10, 0, 0, 2));
+    CHECK(lo.service->port == 53);
+    CHECK(list_options(parse_args(V{"-L"})).stats == false);
+
+    CHECK_THROWS_WITH(list_options(parse_args(V{"-L", "--rate"})), "--rate is not supported yet");
+    CHECK_THROWS_WITH(list_options(parse_args(V{"-Lc"})), "-c is not supported yet");
+    CHECK_THROWS_WITH(list_options(parse_args(V{"-L", "-s", "rr"})),
+                      "illegal option -s with the list command (-L)");
+    CHECK_THROWS_WITH(list_options(parse_args(V{"-L", "extra"})), "unexpected argument extra");
+    CHECK_THROWS_WITH(list_options(parse_args(V{"-L", "-t", "lb.example.com:80"})),
+                      Catch::Contains("illegal virtual server address"));
+    CHECK_THROWS_AS(list_options(parse_args(V{"-A"})), UsageError);
+}
+
+TEST_CASE("lbctl address parsing is strict", "[lbctl]") {
+    CHECK(parse_addr_port("10.0.0.1:80") == std::make_pair(ip(10, 0, 0, 1), uint16_t(80)));
+    CHECK(parse_addr_port("255.255.255.255:65535") == std::make_pair(kU32Max, uint16_t(65535)));
+    CHECK(parse_addr_port("1.2.3.4") == std::make_pair(ip(1, 2, 3, 4), uint16_t(0)));
+    for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4:", "1.2.3.4:65536",
+                            "1.2.3.4:http", " 1.2.3.4", "1.2.3.4 ", "1..2.3", "a.b.c.d", "::1",
+                            "[::1]:80", "1.2.3.4:80:1", "0001.2.3.4", "1.2.3.-4"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_addr_port(bad).has_value());
+    }
+    CHECK(format_addr_port(ip(192, 168, 1, 10), 8080) == "192.168.1.10:8080");
+    CHECK(forward_name(0) == "Masq");
+    CHECK(forward_name(1) == "Tunnel");
+    CHECK(forward_name(2) == "Route");
+}
