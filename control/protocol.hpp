@@ -3,9 +3,11 @@
 //   magic "LBC1" (4 bytes) | version u16 | type u16 | payload length u32 | payload
 // integers little-endian, strings as u32 length + bytes. Decoders check every length and
 // throw ProtocolError on anything malformed, truncated or oversized.
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lb::ctl {
@@ -14,6 +16,7 @@ inline constexpr uint32_t kProtoMagic = 0x3143424c;  // "LBC1" read as little-en
 inline constexpr uint16_t kProtoVersion = 1;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr size_t kFrameHeader = 12;
+inline constexpr uint32_t kMaxString = 4096;  // longest string any message may carry
 
 enum class MsgType : uint16_t {
     // requests
@@ -59,10 +62,16 @@ struct Frame {
 
 std::vector<uint8_t> encode_frame(MsgType type, const std::vector<uint8_t>& payload);
 // Parses the 12-byte header; returns the type and payload length. Throws on bad magic/version/length.
+// `len` is the number of bytes readable at hdr: at least kFrameHeader, only the first 12 are read.
+// The type is not checked against MsgType's values: what to do with an unknown type is the
+// receiver's decision.
 std::pair<MsgType, uint32_t> decode_header(const uint8_t* hdr, size_t len);
+// One whole frame, header and payload, nothing before or after it. Throws on anything else.
+Frame decode_frame(const uint8_t* data, size_t len);
 
 std::vector<uint8_t> encode_status(const Status& s);
 Status decode_status(const std::vector<uint8_t>& payload);
+// Throws ProtocolError if s is longer than kMaxString.
 std::vector<uint8_t> encode_string(const std::string& s);
 std::string decode_string(const std::vector<uint8_t>& payload);
 

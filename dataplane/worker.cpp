@@ -1,6 +1,8 @@
 // The poll loop of a worker lcore.
 #include "dataplane/worker.hpp"
 
+#include <algorithm>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_rcu_qsbr.h>
@@ -20,8 +22,9 @@ Worker::Worker(uint16_t id, uint16_t n_workers, uint32_t conn_capacity,
 
 namespace {
 
-// Expired entries examined per loop turn: small and fixed, so expiry costs every turn the same.
-constexpr uint32_t kSweepPerTurn = 64;
+// The sweep visits the whole table about once a second, spread over the loop turns, and never
+// more than kSweepMaxPerTurn entries in one turn: expiry costs little and the same every turn.
+constexpr uint32_t kSweepMaxPerTurn = 256;
 
 }  // namespace
 
@@ -30,6 +33,8 @@ void Worker::run(const WorkerIo& io) {
     rte_rcu_qsbr_thread_online(io.qsbr, id_);
     const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
     rte_mbuf* burst[kBurst];
+    uint32_t last_now = uint32_t(rte_rdtsc() / tsc_per_ms);
+    uint64_t sweep_credit = 0;  // entries * 1000 the sweep may still visit
 
     auto flush = [&]() {
         for (uint16_t i = 0; i < io.n_ports; ++i) {
@@ -100,7 +105,15 @@ void Worker::run(const WorkerIo& io) {
         if (n != 0) {
             flush();
         }
-        expire(now, kSweepPerTurn);
+        if (now != last_now) {
+            sweep_credit += uint64_t(now - last_now) * conns.capacity();
+            last_now = now;
+        }
+        if (sweep_credit >= 1000) {
+            const uint32_t budget = uint32_t(std::min<uint64_t>(sweep_credit / 1000, kSweepMaxPerTurn));
+            sweep_credit -= uint64_t(budget) * 1000;
+            expire(now, budget);
+        }
         rte_rcu_qsbr_quiescent(io.qsbr, id_);  // no snapshot reference survives this line
     }
     rte_rcu_qsbr_thread_offline(io.qsbr, id_);

@@ -1,6 +1,10 @@
 // Config file reader: a valid file into every field, one bad file per rule (each error must say
 // FILE:LINE: KEY: ...), libconfig syntax errors, the shipped conf/ files and parse_ipv4.
 #include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -290,6 +294,9 @@ TEST_CASE("config: every rule gives FILE:LINE: KEY: message", "[config]") {
         {"integer literal truncated by libconfig",
          edit("capacity = 4096;", "capacity = 4294971392;"), 11, "connections.capacity",
          "4294971392 is out of range (1..100000000)"},
+        {"truncated literal next to a key with the same truncated value (0)",
+         edit("mtu = 9000;", "mtu = 0x100000000;"), 6, "interfaces[0].mtu",
+         "0x100000000 is out of range (68..9216)"},
         {"integer literal truncated in an array",
          edit("workers = [1, 2];", "workers = [1, 4294967298];"), 3, "workers[1]",
          "4294967298 is out of range (0..1023)"},
@@ -514,7 +521,7 @@ TEST_CASE("config: the shipped conf/ files load", "[config]") {
     const Config c = load_config(root + "/conf/nat.conf");
     CHECK(c.file == root + "/conf/nat.conf");
     CHECK(c.eal == std::vector<std::string>{"-l", "0-1", "--no-pci", "--no-huge", "-m", "512",
-                                            "--in-memory", "--vdev=net_af_packet0,iface=lb-ext",
+                                            "--no-shconf", "--vdev=net_af_packet0,iface=lb-ext",
                                             "--vdev=net_af_packet1,iface=lb-int"});
     CHECK(c.workers == std::vector<unsigned>{1});
     REQUIRE(c.interfaces.size() == 2);
@@ -550,6 +557,42 @@ TEST_CASE("config: the shipped conf/ files load", "[config]") {
     CHECK(c2.eal[1] == "0-2");
     CHECK(c2.eal.back() == "--vdev=net_af_packet1,iface=lb-int,qpairs=2");
     CHECK(c2.services.size() == 2);
+}
+
+TEST_CASE("config: @include is relative to the including file and errors name it", "[config]") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("lb-config-test-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    auto write = [&](const char* name, const std::string& text) {
+        std::FILE* f = std::fopen((dir / name).c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    };
+    write("main.conf", R"(eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "10.0.0.1/8"; } );
+@include "svc.conf"
+)");
+    write("svc.conf", R"(services = ( { vip = "198.51.100.10"; port = 80; protocol = "tcp";
+  reals = ( { address = "10.0.0.2"; }, { address = "10.0.0.300"; } ); } );
+)");
+    const std::string main = (dir / "main.conf").string();
+    try {
+        load_config(main);
+        FAIL("no error");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()) == (dir / "svc.conf").string() +
+                                           ":2: services[0].reals[1].address: \"10.0.0.300\" is "
+                                           "not an IPv4 address");
+    }
+    write("svc.conf", R"(services = ( { vip = "198.51.100.10"; port = 80; protocol = "tcp";
+  reals = ( { address = "10.0.0.2"; }, { address = "10.0.0.3"; } ); } );
+)");
+    const Config c = load_config(main);
+    REQUIRE(c.services.size() == 1);
+    CHECK(c.services[0].reals.size() == 2);
+    fs::remove_all(dir);
 }
 
 TEST_CASE("config: load_config on a file it cannot read", "[config]") {
