@@ -323,18 +323,11 @@ struct ControlServer::Impl {
         }
     }
 
-    // Called after this round's client events: the clients that left are gone, so if the table
-    // is full now, the waiting connections are turned away. If it fills up while accepting, the
-    // rest wait for the next round, which first sees who left meanwhile.
+    // Called after this round's client events. A connection that finds the table full is turned
+    // away at once, but only after a last look for clients that hung up since the poll (their
+    // slots are free even though this round has not seen it yet).
     void accept_clients(const std::function<Frame(const Frame&)>& handler) {
-        if (clients.size() >= kMaxClients) {
-            reap_hung_up(handler);
-        }
-        const bool full = clients.size() >= kMaxClients;
         for (int i = 0; i < kAcceptsPerPoll; ++i) {
-            if (!full && clients.size() >= kMaxClients) {
-                return;
-            }
             const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
@@ -342,7 +335,10 @@ struct ControlServer::Impl {
                 }
                 return;  // EAGAIN, or out of descriptors/memory: try again on the next call
             }
-            if (full) {
+            if (clients.size() >= kMaxClients) {
+                reap_hung_up(handler);
+            }
+            if (clients.size() >= kMaxClients) {
                 ::close(fd);
                 continue;
             }

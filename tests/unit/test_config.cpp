@@ -554,7 +554,8 @@ TEST_CASE("config: the shipped conf/ files load", "[config]") {
 
     const Config c2 = load_config(root + "/conf/nat-2workers.conf");
     CHECK(c2.workers == std::vector<unsigned>{1, 2});
-    CHECK(c2.eal[1] == "0-2");
+    CHECK(c2.eal[0] == "--lcores");
+    CHECK(c2.eal[1] == "(0-2)@(0-1)");
     CHECK(c2.eal.back() == "--vdev=net_af_packet1,iface=lb-int,qpairs=2");
     CHECK(c2.services.size() == 2);
 }

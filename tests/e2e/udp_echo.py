@@ -1,0 +1,31 @@
+#!/usr/bin/python3
+"""A real server's UDP service for the e2e lab: answers every datagram with "rs1 10.10.0.2\n"."""
+import argparse
+import signal
+import socket
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--name", required=True, help="server name put in every answer, e.g. rs1")
+    ap.add_argument("--addr", required=True, help="address to listen on and put in every answer")
+    ap.add_argument("--port", type=int, default=5353)
+    a = ap.parse_args()
+    answer = ("%s %s\n" % (a.name, a.addr)).encode()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a.addr, a.port))
+    while True:
+        try:
+            _, peer = s.recvfrom(65535)
+            s.sendto(answer, peer)
+        except KeyboardInterrupt:
+            return
+        except OSError as e:  # e.g. ICMP unreachable reported on the socket: keep serving
+            sys.stderr.write("udp_echo: %s\n" % e)
+
+
+if __name__ == "__main__":
+    main()
