@@ -861,7 +861,8 @@ private:
         size_t total_reals = 0;
         for (int i = 0; i < list.getLength(); ++i) {
             const Setting& g = list[i];
-            check_keys(g, {"vip", "port", "protocol", "scheduler", "persistence", "reals"});
+            check_keys(g, {"vip", "port", "protocol", "scheduler", "persistence", "tunnel_source",
+                           "reals"});
             ServiceConf svc;
             svc.line = line_of(g);
 
@@ -912,6 +913,19 @@ private:
             }
             if (const Setting* s = find(g, "persistence")) {
                 svc.persistence = uint32_t(as_int(*s, 0, kMaxSeconds));
+                if (svc.persistence != 0) {
+                    fail(*s, "persistence is not supported yet (only 0, the default)");
+                }
+            }
+            if (const Setting* s = find(g, "tunnel_source")) {
+                svc.tunnel_source = as_ipv4(*s);
+                const bool own = std::any_of(
+                    cfg_.interfaces.begin(), cfg_.interfaces.end(),
+                    [&](const InterfaceConf& ifc) { return ifc.addr == svc.tunnel_source; });
+                if (!own) {
+                    fail(*s, format_ipv4(svc.tunnel_source) +
+                                 " is not an address of the director's interfaces");
+                }
             }
 
             for (size_t j = 0; j < cfg_.services.size(); ++j) {
@@ -958,20 +972,31 @@ private:
                 }
             }
 
-            real.port = svc.port;
-            if (const Setting* s = find(g, "port")) {
-                real.port = uint16_t(as_int(*s, 1, 65535));
-            }
             if (const Setting* s = find(g, "forward")) {
                 const std::string f = as_string(*s);
                 if (f == "nat") {
                     real.forward = dp::Forward::Nat;
-                } else if (f == "tun" || f == "dr") {
-                    fail(*s, "forward " + quote(f) +
-                                 " is not supported yet (supported in this version: nat)");
+                } else if (f == "tun") {
+                    real.forward = dp::Forward::Tunnel;
+                } else if (f == "dr") {
+                    real.forward = dp::Forward::Route;
                 } else {
                     fail(*s, "unknown forward method " + quote(f) + " (nat, tun or dr)");
                 }
+            }
+            real.port = svc.port;
+            if (const Setting* s = find(g, "port")) {
+                real.port = uint16_t(as_int(*s, 1, 65535));
+                if (real.forward != dp::Forward::Nat && real.port != svc.port) {
+                    fail(*s, "port " + std::to_string(real.port) + " differs from the service's " +
+                                 std::to_string(svc.port) + ", but only forward \"nat\" rewrites "
+                                 "ports (tun and dr deliver the packet as the client sent it)");
+                }
+            }
+            if (real.forward == dp::Forward::Route && on_link(real.addr) == nullptr) {
+                fail(addr, format_ipv4(real.addr) +
+                               " is not on a directly connected subnet, which forward \"dr\" "
+                               "needs (the frame goes to the real's own MAC address)");
             }
             if (const Setting* s = find(g, "weight")) {
                 real.weight = uint32_t(as_int(*s, 0, 65535));

@@ -51,6 +51,7 @@ struct ServiceConf {
     uint8_t proto = 6;  // 6 tcp, 17 udp
     dp::SchedKind scheduler = dp::SchedKind::Rr;
     uint32_t persistence = 0;
+    uint32_t tunnel_source = 0;  // optional `tunnel_source`; 0: the egress interface's address
     std::vector<RealConf> reals;
     int line = 0;
 };

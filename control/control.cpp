@@ -318,6 +318,9 @@ std::string Control::counters_text() const {
     out << "arp_replies " << total(&WC::arp_replies) << "\n";
     out << "icmp_echo_replies " << total(&WC::icmp_echo_replies) << "\n";
     out << "icmp_errors_translated " << total(&WC::icmp_errors_translated) << "\n";
+    out << "tunnel_encapsulated " << total(&WC::tunnel_encapsulated) << "\n";
+    out << "tunnel_fragments " << total(&WC::tunnel_fragments) << "\n";
+    out << "frag_needed_sent " << total(&WC::frag_needed_sent) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";

@@ -68,6 +68,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
         s.proto = sc.proto;
         s.sched = sc.scheduler;
         s.persistence = sc.persistence;
+        s.tunnel_src = be32(sc.tunnel_source);
         s.stats_slot = uint16_t(si);
         for (const RealConf& rc : sc.reals) {
             if (real_slot >= dp::kMaxReals) {

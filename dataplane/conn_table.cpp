@@ -90,6 +90,30 @@ TcpState tcp_next_state(TcpState s, Dir dir, uint8_t flags) noexcept {
     return s;
 }
 
+TcpState tcp_next_state_input_only(TcpState s, uint8_t flags) noexcept {
+    using S = TcpState;
+    if (flags & kRst) {
+        return S::Close;
+    }
+    if (flags & kSyn) {
+        return s == S::Established ? S::Established : S::SynRecv;
+    }
+    if (flags & kFin) {
+        // The client's FIN: whoever closed first, the connection is ending. FIN_WAIT covers the
+        // rest (the real's FIN and the last ACKs are not seen), with tcp_fin_timeout.
+        switch (s) {
+        case S::None: return S::Close;
+        case S::SynRecv: return S::TimeWait;
+        case S::Established: return S::FinWait;
+        default: return s;
+        }
+    }
+    if ((flags & kAck) && (s == S::None || s == S::SynRecv)) {
+        return S::Established;  // the client acks the real's SYN-ACK it got directly
+    }
+    return s;
+}
+
 ConnTable::ConnTable(uint32_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {
     // Two index slots per connection, buckets at most half full on average.
     const uint32_t n_buckets = next_pow2(std::max<uint64_t>(2, uint64_t(capacity_) * 2 * 2 / 8));

@@ -29,6 +29,9 @@ const char* tcp_state_name(TcpState s) noexcept;
 // IPVS-like tracking from the director's point of view: `dir` In is client -> real.
 TcpState tcp_next_state(TcpState s, Dir dir, uint8_t tcp_flags) noexcept;
 
+// The same for tun and dr connections, where the director sees only the client's packets.
+TcpState tcp_next_state_input_only(TcpState s, uint8_t tcp_flags) noexcept;
+
 struct FlowKey {
     rte_be32_t src = 0, dst = 0;
     rte_be16_t sport = 0, dport = 0;

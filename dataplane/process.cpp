@@ -1,4 +1,5 @@
 // The packet logic of a worker: classify, connection lookup, schedule, NAT, ICMP, ARP.
+#include <algorithm>
 #include <cstring>
 
 #include <rte_ether.h>
@@ -331,23 +332,177 @@ void Worker::send_ipv4(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst) noexce
         drop(m, Drop::NoRoute);
         return;
     }
-    const rte_be32_t next_hop = r->gateway != 0 ? r->gateway : dst;
+    send_on(snap, m, r->port, r->gateway != 0 ? r->gateway : dst);
+}
+
+void Worker::send_on(const Snapshot& snap, rte_mbuf* m, uint16_t port,
+                     rte_be32_t next_hop) noexcept {
+    const Interface* ifc = snap.interface_of(port);
+    if (ifc == nullptr) {
+        drop(m, Drop::NoRoute);
+        return;
+    }
+    rte_ether_addr mac;
+    if (!neigh_.lookup(next_hop, mac)) {
+        slow_msg(SlowMsg::Resolve, port, next_hop, nullptr);
+        drop(m, Drop::NoNeighbour);
+        return;
+    }
     uint8_t* f = frame_of(m);
+    std::memcpy(f, mac.addr_bytes, 6);
+    std::memcpy(f + 6, ifc->mac.addr_bytes, 6);
+    Staged& t = tx[port];
+    t.pkts[t.n++] = m;
+}
+
+void Worker::xmit_dr(const Snapshot& snap, rte_mbuf* m, rte_be32_t real) noexcept {
+    const Interface* ifc = snap.on_link(real);
+    if (ifc == nullptr) {
+        drop(m, Drop::NoRoute);
+        return;
+    }
+    send_on(snap, m, ifc->port, real);
+}
+
+void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
+                         rte_be32_t tunnel_src, bool answer_too_big) noexcept {
+    const Route* r = snap.route(real);
+    const Interface* ifc = r != nullptr ? snap.interface_of(r->port) : nullptr;
+    if (ifc == nullptr) {
+        drop(m, Drop::NoRoute);
+        return;
+    }
+    uint8_t* inner = frame_of(m) + kEth;
+    const uint16_t inner_len = rte_be_to_cpu_16(rd16(inner + 2));
+    // Ethernet padding is not part of the packet the real gets.
+    rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - kEth - inner_len));
+    const bool df = (inner[6] & 0x40) != 0;
+    if (inner_len + 20u > ifc->mtu && df) {
+        if (answer_too_big) {
+            send_frag_needed(snap, m, inner_len, uint16_t(ifc->mtu - 20));
+        } else {
+            drop(m, Drop::TooBig);
+        }
+        return;
+    }
+    const rte_be32_t next_hop = r->gateway != 0 ? r->gateway : real;
     rte_ether_addr mac;
     if (!neigh_.lookup(next_hop, mac)) {
         slow_msg(SlowMsg::Resolve, r->port, next_hop, nullptr);
         drop(m, Drop::NoNeighbour);
         return;
     }
-    const Interface* ifc = snap.interface_of(r->port);
-    if (ifc == nullptr) {
-        drop(m, Drop::NoRoute);
+    uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 20));
+    if (f == nullptr) {
+        drop(m, Drop::NoMbuf);
         return;
     }
+    inner = f + kEth + 20;
     std::memcpy(f, mac.addr_bytes, 6);
     std::memcpy(f + 6, ifc->mac.addr_bytes, 6);
+    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
+    uint8_t* o = f + kEth;
+    o[0] = 0x45;
+    o[1] = inner[1];                                      // TOS
+    wr16(o + 2, rte_cpu_to_be_16(uint16_t(inner_len + 20)));
+    std::memcpy(o + 4, inner + 4, 2);                     // ID
+    wr16(o + 6, df ? rte_cpu_to_be_16(0x4000) : 0);
+    o[8] = 64;
+    o[9] = IPPROTO_IPIP;
+    wr16(o + 10, 0);
+    wr32(o + 12, tunnel_src != 0 ? tunnel_src : ifc->addr);
+    wr32(o + 16, real);
+    counters.tunnel_encapsulated.add(1);
+    if (inner_len + 20u > ifc->mtu) {
+        send_fragments(m, r->port, mac, ifc->mac, ifc->mtu);
+        return;
+    }
+    wr16(o + 10, csum_full(o, 20));
     Staged& t = tx[r->port];
     t.pkts[t.n++] = m;
+}
+
+void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
+                            const rte_ether_addr& src_mac, uint16_t mtu) noexcept {
+    const uint8_t* f = frame_of(m);
+    const uint8_t* o = f + kEth;
+    const uint32_t payload = rte_be_to_cpu_16(rd16(o + 2)) - 20u;
+    const uint32_t chunk = (mtu - 20u) & ~7u;
+    const uint32_t n = (payload + chunk - 1) / chunk;
+    Staged& t = tx[port];
+    if (chunk == 0 || t.n + n > t.pkts.size()) {
+        drop(m, Drop::TxFull);
+        return;
+    }
+    rte_mbuf* frags[kStageCap];
+    for (uint32_t k = 0; k < n; ++k) {
+        const uint32_t off = k * chunk;
+        const uint32_t len = std::min(chunk, payload - off);
+        frags[k] = rte_pktmbuf_alloc(m->pool);
+        uint8_t* g = frags[k] != nullptr
+                         ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(frags[k],
+                                                                          uint16_t(kEth + 20 + len)))
+                         : nullptr;
+        if (g == nullptr) {
+            for (uint32_t j = 0; j <= k; ++j) {
+                rte_pktmbuf_free(frags[j]);  // null-safe
+            }
+            drop(m, Drop::NoMbuf);
+            return;
+        }
+        frags[k]->port = port;
+        std::memcpy(g, dst_mac.addr_bytes, 6);
+        std::memcpy(g + 6, src_mac.addr_bytes, 6);
+        std::memcpy(g + 12, f + 12, 2);
+        uint8_t* h = g + kEth;
+        std::memcpy(h, o, 20);
+        wr16(h + 2, rte_cpu_to_be_16(uint16_t(20 + len)));
+        const uint16_t more = k + 1 < n ? 0x2000 : 0;
+        wr16(h + 6, rte_cpu_to_be_16(uint16_t(more | (off / 8))));
+        wr16(h + 10, 0);
+        wr16(h + 10, csum_full(h, 20));
+        std::memcpy(h + 20, o + 20 + off, len);
+    }
+    for (uint32_t k = 0; k < n; ++k) {
+        t.pkts[t.n++] = frags[k];
+    }
+    counters.tunnel_fragments.add(n);
+    counters.consumed.add(1);  // the original: its bytes left in the fragments
+    rte_pktmbuf_free(m);
+}
+
+void Worker::send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_len,
+                              uint16_t mtu) noexcept {
+    // RFC 1812 4.3.2.3: quote as much of the packet as fits in 576 bytes.
+    const uint16_t quote = std::min<uint16_t>(inner_len, 576 - 28);
+    rte_pktmbuf_trim(m, uint16_t(inner_len - quote));
+    uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 28));
+    if (f == nullptr) {
+        drop(m, Drop::NoMbuf);
+        return;
+    }
+    const uint8_t* q = f + kEth + 28;  // the packet as received
+    uint8_t* ip = f + kEth;
+    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
+    ip[0] = 0x45;
+    ip[1] = 0xc0;  // precedence: internetwork control, as Linux sends its ICMP errors
+    wr16(ip + 2, rte_cpu_to_be_16(uint16_t(28 + quote)));
+    wr32(ip + 4, 0);  // ID 0, no flags
+    ip[8] = 64;
+    ip[9] = IPPROTO_ICMP;
+    wr16(ip + 10, 0);
+    std::memcpy(ip + 12, q + 16, 4);  // from the address the client wrote to: the VIP
+    std::memcpy(ip + 16, q + 12, 4);  // to the client
+    wr16(ip + 10, csum_full(ip, 20));
+    uint8_t* icmp = ip + 20;
+    icmp[0] = 3;  // destination unreachable
+    icmp[1] = 4;  // fragmentation needed and DF set
+    wr16(icmp + 2, 0);
+    wr16(icmp + 4, 0);
+    wr16(icmp + 6, rte_cpu_to_be_16(mtu));
+    wr16(icmp + 2, csum_full(icmp, 8u + quote));
+    counters.frag_needed_sent.add(1);
+    send_ipv4(snap, m, rd32(ip + 16));
 }
 
 void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
@@ -367,7 +522,9 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     }
     uint8_t* f = frame_of(m);
     uint8_t* ip = f + kEth;
-    if (ip[8] <= 1) {
+    // NAT forwards (TTL - 1); tun and dr deliver to a host that holds the VIP, like IPVS's
+    // local-in hook, and leave the TTL alone.
+    if (idx != ConnTable::kNone && Forward(conns.at(idx).forward) == Forward::Nat && ip[8] <= 1) {
         drop(m, Drop::TtlExceeded);
         return;
     }
@@ -383,6 +540,10 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             return;
         }
         const Real& real = svc.reals[size_t(pick)];
+        if (real.forward == Forward::Nat && ip[8] <= 1) {
+            drop(m, Drop::TtlExceeded);
+            return;
+        }
         Conn c{};
         c.client_ip = p.src;
         c.client_port = p.sport;
@@ -407,8 +568,11 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         counters.conns_created.add(1);
     }
     Conn& c = conns.at(idx);
+    const auto fwd = Forward(c.forward);
     if (tcp) {
-        const auto next = tcp_next_state(TcpState(c.state), Dir::In, p.tcp_flags);
+        const auto next = fwd == Forward::Nat
+                              ? tcp_next_state(TcpState(c.state), Dir::In, p.tcp_flags)
+                              : tcp_next_state_input_only(TcpState(c.state), p.tcp_flags);
         if (next != TcpState(c.state)) {
             gauge(c, false);
             c.state = uint8_t(next);
@@ -421,6 +585,14 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     real_stats[c.real_slot].in_pkts.add(1);
     real_stats[c.real_slot].in_bytes.add(p.ip_len);
 
+    if (fwd == Forward::Tunnel) {
+        xmit_tunnel(snap, m, c.real_ip, it.svc->tunnel_src, true);
+        return;
+    }
+    if (fwd == Forward::Route) {
+        xmit_dr(snap, m, c.real_ip);
+        return;
+    }
     decrement_ttl(ip);
     uint8_t* l4 = f + p.l4_off;
     const bool udp = p.proto == IPPROTO_UDP;
@@ -438,13 +610,19 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         drop(m, Drop::NoConnection);
         return;
     }
+    Conn& c = conns.at(idx);
+    if (Forward(c.forward) != Forward::Nat) {
+        // tun and dr reals answer clients directly, from the VIP; the director does not
+        // translate a real's own address for them.
+        drop(m, Drop::NoConnection);
+        return;
+    }
     uint8_t* f = frame_of(m);
     uint8_t* ip = f + kEth;
     if (!decrement_ttl(ip)) {
         drop(m, Drop::TtlExceeded);
         return;
     }
-    Conn& c = conns.at(idx);
     if (p.proto == IPPROTO_TCP) {
         const auto next = tcp_next_state(TcpState(c.state), Dir::Out, p.tcp_flags);
         if (next != TcpState(c.state)) {
@@ -476,6 +654,22 @@ void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it
         return;
     }
     const Conn& c = conns.at(idx);
+    if (Forward(c.forward) != Forward::Nat) {
+        if (!to_vip) {
+            drop(m, Drop::IcmpUnmatched);  // tun/dr reals talk to clients directly
+            return;
+        }
+        // About a reply the real sent the client directly: the real holds the VIP, so the
+        // error goes to it as it is, by the connection's method.
+        counters.icmp_errors_translated.add(1);
+        if (Forward(c.forward) == Forward::Tunnel) {
+            const Service* svc = snap.find_service(c.vip, c.vport, c.proto);
+            xmit_tunnel(snap, m, c.real_ip, svc != nullptr ? svc->tunnel_src : 0, false);
+        } else {
+            xmit_dr(snap, m, c.real_ip);
+        }
+        return;
+    }
     uint8_t* f = frame_of(m);
     uint8_t* ip = f + kEth;
     if (!decrement_ttl(ip)) {

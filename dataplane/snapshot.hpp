@@ -63,6 +63,7 @@ struct Service {
     uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP
     SchedKind sched = SchedKind::Rr;
     uint32_t persistence = 0;
+    rte_be32_t tunnel_src = 0;  // outer source for tun reals; 0: the egress interface's address
     uint16_t stats_slot = 0;
     std::vector<Real> reals;
     std::vector<uint32_t> rr_order;  // indices of reals with weight > 0, in list order
@@ -109,6 +110,15 @@ public:
     // An address that some service listens on.
     bool is_vip(rte_be32_t addr) const noexcept;
     const Service* find_service(rte_be32_t vip, rte_be16_t port, uint8_t proto) const noexcept;
+    // The interface whose subnet holds dst; nullptr when dst is not on a connected subnet.
+    const Interface* on_link(rte_be32_t dst) const noexcept {
+        for (const Interface& i : interfaces) {
+            if ((dst & i.mask) == (i.addr & i.mask)) {
+                return &i;
+            }
+        }
+        return nullptr;
+    }
     // Longest-prefix match; nullptr when no route covers dst.
     const Route* route(rte_be32_t dst) const noexcept;
 

@@ -37,6 +37,8 @@ enum class Drop : uint8_t {
     RedirectFull,    // SPSC ring to the owning worker full
     TxFull,          // the port's TX queue refused the packet
     SlowPathFull,    // message ring to the control thread full (packet still handled)
+    NoMbuf,          // no mbuf for a fragment (or no headroom for a tunnel header)
+    TooBig,          // too big for the egress MTU, DF set, and no ICMP may answer it (an ICMP error)
     Count
 };
 
@@ -44,7 +46,7 @@ inline constexpr std::array<std::string_view, size_t(Drop::Count)> kDropNames = 
     "malformed",    "not_for_us",    "unsupported", "fragment",   "ttl_exceeded",
     "no_service",   "no_real",       "no_connection", "table_full", "no_route",
     "no_neighbour", "icmp_unmatched", "arp_ignored", "redirect_full", "tx_full",
-    "slowpath_full"};
+    "slowpath_full", "no_mbuf",       "too_big"};
 
 // A counter written by one worker and read by the control thread. Relaxed atomics compile to
 // plain loads and stores on x86 and keep the cross-thread read well-defined.
@@ -66,6 +68,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     std::array<Counter, size_t(Drop::Count)> drops{};
     Counter rx, tx, redirected_out, redirected_in, conns_created, conns_expired;
     Counter arp_replies, icmp_echo_replies, icmp_errors_translated;
+    Counter tunnel_encapsulated;  // packets sent IP-in-IP (a fragmented one counts once)
+    Counter tunnel_fragments;     // outer fragments sent for tunnel packets over the egress MTU
+    Counter frag_needed_sent;     // ICMP fragmentation-needed sent to clients (tunnel MTU)
     Counter consumed;  // frames taken in by the director itself (ARP replies it learns from)
 };
 

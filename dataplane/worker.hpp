@@ -104,6 +104,18 @@ private:
     void handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     // Route lookup, neighbour, Ethernet rewrite, staging for TX. Consumes m.
     void send_ipv4(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst) noexcept;
+    // Neighbour lookup of next_hop on port, Ethernet rewrite, staging for TX. Consumes m.
+    void send_on(const Snapshot& snap, rte_mbuf* m, uint16_t port, rte_be32_t next_hop) noexcept;
+    // Direct routing: the frame goes to the real's own MAC, the IP packet untouched.
+    void xmit_dr(const Snapshot& snap, rte_mbuf* m, rte_be32_t real) noexcept;
+    // IP-in-IP to the real. `tunnel_src` 0: the egress interface's address. `answer_too_big`:
+    // a DF packet over the egress MTU gets ICMP fragmentation-needed (false for ICMP errors).
+    void xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real, rte_be32_t tunnel_src,
+                     bool answer_too_big) noexcept;
+    void send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_len,
+                          uint16_t mtu) noexcept;
+    void send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
+                        const rte_ether_addr& src_mac, uint16_t mtu) noexcept;
     uint32_t find_live(const FlowKey& k, uint32_t h, Dir want, uint32_t now) noexcept;
     void remove_conn(uint32_t idx) noexcept;
     void gauge(const Conn& c, bool add) noexcept;

@@ -33,7 +33,7 @@ routes = ( { prefix = "203.0.113.0/24"; via = "10.10.0.254"; } );
 neighbours = ( { address = "10.10.0.2"; mac = "02:00:00:00:00:02"; } );
 connections = { capacity = 4096; tcp_timeout = 600; tcp_fin_timeout = 60; udp_timeout = 30; };
 services = (
-  { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "wrr"; persistence = 300;
+  { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "wrr"; persistence = 0;
     reals = ( { address = "10.10.0.2"; port = 8080; forward = "nat"; weight = 3; },
               { address = "203.0.113.5"; weight = 0; } ); },
   { vip = "198.51.100.10"; port = 53; protocol = "udp";
@@ -139,7 +139,7 @@ TEST_CASE("config: a valid file fills every field", "[config]") {
     CHECK(web.port == 80);
     CHECK(web.proto == 6);
     CHECK(web.scheduler == lb::dp::SchedKind::Wrr);
-    CHECK(web.persistence == 300);
+    CHECK(web.persistence == 0);
     CHECK(web.line == 13);
     REQUIRE(web.reals.size() == 2);
     CHECK(web.reals[0].addr == 0x0a0a0002);
@@ -223,9 +223,12 @@ TEST_CASE("config: accepted variants", "[config]") {
 interfaces = ( { port = 0; address = "10.10.0.0/31"; } );
 services = ( { vip = "198.51.100.10"; port = 80; protocol = "tcp";
                reals = ( { address = "10.10.0.1"; } ); } );)"},
-        {"weight 65535, persistence one year",
-         replace_once(edit("weight = 3;", "weight = 65535;"), "persistence = 300;",
-                      "persistence = 31536000;")},
+        {"weight 65535", edit("weight = 3;", "weight = 65535;")},
+        {"tun and dr reals in one service, port omitted or equal",
+         replace_once(edit(R"({ address = "203.0.113.5"; weight = 0; })",
+                           R"({ address = "203.0.113.5"; forward = "tun"; weight = 0; },
+                              { address = "10.10.0.7"; port = 80; forward = "dr"; })"),
+                      "persistence = 0;", R"(persistence = 0; tunnel_source = "10.10.0.1";)")},
         {"socket path of 107 bytes",
          edit(R"("/tmp/lb-test.sock")", "\"/" + std::string(106, 's') + "\"")},
         {"services may be empty", R"(eal = ["-l", "0-1"]; workers = [1];
@@ -266,7 +269,7 @@ TEST_CASE("config: every rule gives FILE:LINE: KEY: message", "[config]") {
         {"unknown connections key",
          edit("udp_timeout = 30;", "udp_timeout = 30; icmp_timeout = 5;"), 11,
          "connections.icmp_timeout", "unknown key (allowed: capacity, tcp_timeout"},
-        {"unknown service key", edit("persistence = 300;", "persistence = 300; netmask = 1;"), 13,
+        {"unknown service key", edit("persistence = 0;", "persistence = 0; netmask = 1;"), 13,
          "services[0].netmask", "unknown key (allowed: vip, port, protocol, scheduler"},
         {"unknown real key", edit("weight = 3;", "weight = 3; fwd = \"nat\";"), 14,
          "services[0].reals[0].fwd", "unknown key (allowed: address, port, forward, weight)"},
@@ -449,7 +452,7 @@ TEST_CASE("config: every rule gives FILE:LINE: KEY: message", "[config]") {
          "services[0].scheduler", "scheduler \"lc\" is not supported yet (supported: rr, wrr)"},
         {"unknown scheduler", edit(R"(scheduler = "wrr")", R"(scheduler = "fancy")"), 13,
          "services[0].scheduler", "unknown scheduler \"fancy\" (supported: rr, wrr)"},
-        {"persistence over a year", edit("persistence = 300;", "persistence = 31536001;"), 13,
+        {"persistence over a year", edit("persistence = 0;", "persistence = 31536001;"), 13,
          "services[0].persistence", "31536001 is out of range (0..31536000)"},
         {"service twice", edit(R"(port = 53; protocol = "udp")", R"(port = 80; protocol = "tcp")"),
          16, "services[1]",
@@ -466,10 +469,24 @@ TEST_CASE("config: every rule gives FILE:LINE: KEY: message", "[config]") {
          "0 is out of range (1..65535)"},
         {"real port too large", edit("port = 8080;", "port = 65536;"), 14,
          "services[0].reals[0].port", "65536 is out of range (1..65535)"},
-        {"forward tun", edit(R"(forward = "nat")", R"(forward = "tun")"), 14,
-         "services[0].reals[0].forward", "forward \"tun\" is not supported yet"},
-        {"forward dr", edit(R"(forward = "nat")", R"(forward = "dr")"), 14,
-         "services[0].reals[0].forward", "forward \"dr\" is not supported yet"},
+        {"tun real with another port", edit(R"(forward = "nat")", R"(forward = "tun")"), 14,
+         "services[0].reals[0].port",
+         "port 8080 differs from the service's 80, but only forward \"nat\" rewrites ports"},
+        {"dr real with another port", edit(R"(forward = "nat")", R"(forward = "dr")"), 14,
+         "services[0].reals[0].port",
+         "port 8080 differs from the service's 80, but only forward \"nat\" rewrites ports"},
+        {"dr real behind a route",
+         edit(R"({ address = "203.0.113.5"; weight = 0; })",
+              R"({ address = "203.0.113.5"; forward = "dr"; })"),
+         15, "services[0].reals[1].address",
+         "203.0.113.5 is not on a directly connected subnet, which forward \"dr\" needs"},
+        {"persistence", edit("persistence = 0;", "persistence = 300;"), 13,
+         "services[0].persistence", "persistence is not supported yet (only 0, the default)"},
+        {"tunnel_source not ours", edit("persistence = 0;", R"(tunnel_source = "10.10.0.9";)"),
+         13, "services[0].tunnel_source",
+         "10.10.0.9 is not an address of the director's interfaces"},
+        {"tunnel_source not an address", edit("persistence = 0;", R"(tunnel_source = "x";)"),
+         13, "services[0].tunnel_source", "\"x\" is not an IPv4 address"},
         {"unknown forward", edit(R"(forward = "nat")", R"(forward = "masq")"), 14,
          "services[0].reals[0].forward", "unknown forward method \"masq\""},
         {"weight too large", edit("weight = 3;", "weight = 65536;"), 14,

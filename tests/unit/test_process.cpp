@@ -56,10 +56,11 @@ struct Fixture {
     std::unique_ptr<Worker> w;
     unsigned baseline = 0;
 
-    explicit Fixture(uint16_t n_workers = 1, uint16_t id = 0, uint32_t capacity = 64) {
+    explicit Fixture(uint16_t n_workers = 1, uint16_t id = 0, uint32_t capacity = 64,
+                     const char* config = kConfig) {
         REQUIRE(pool() != nullptr);
         baseline = rte_mempool_in_use_count(pool());
-        const lb::ctl::Config cfg = lb::ctl::parse_config(kConfig, "unit.conf");
+        const lb::ctl::Config cfg = lb::ctl::parse_config(config, "unit.conf");
         std::array<rte_ether_addr, kMaxPorts> macs{};
         macs[0] = {{0x02, 0, 0, 0, 0, 0x01}};
         macs[1] = {{0x02, 0, 0, 0, 1, 0x01}};
@@ -360,4 +361,196 @@ TEST_CASE("process: with two workers both directions hash to the same owner", "[
     CHECK(other.w->redirect[owner].n == 2);  // the reply goes to the owner too
     mine.send({reply.build()}, 1);
     CHECK(mine.take(0).size() == 1);
+}
+
+namespace {
+
+// One service mixing the three methods; the inside port has a 1400-byte MTU.
+const char* kMixedConfig = R"(
+eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "198.51.100.1/24"; mac = "02:00:00:00:00:01"; },
+               { port = 1; address = "10.10.0.1/24"; mac = "02:00:00:00:01:01"; mtu = 1400; } );
+routes = ( { prefix = "203.0.113.0/24"; via = "198.51.100.254"; } );
+connections = { capacity = 64; };
+services = (
+  { vip = "198.51.100.12"; port = 80; protocol = "tcp"; scheduler = "rr";
+    reals = ( { address = "10.10.0.2"; forward = "tun"; },
+              { address = "10.10.0.3"; forward = "dr"; },
+              { address = "10.10.0.2"; port = 8080; forward = "nat"; } ); },
+  { vip = "198.51.100.12"; port = 53; protocol = "udp"; tunnel_source = "198.51.100.1";
+    reals = ( { address = "203.0.113.9"; forward = "tun"; } ); }
+);
+)";
+
+uint16_t be16_at(const Bytes& b, size_t off) { return uint16_t(b[off] << 8 | b[off + 1]); }
+
+// The IP packet inside a frame, without Ethernet padding.
+Bytes ip_packet(const Bytes& frame) {
+    const size_t len = be16_at(frame, 14 + 2);
+    return Bytes(frame.begin() + 14, frame.begin() + 14 + long(len));
+}
+
+Pkt to_vip12() {
+    Pkt p;
+    p.dst = ip("198.51.100.12");
+    p.frag = 0x4000;  // DF, as a TCP stack sends
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("process: tun, dr and nat reals in one service, each with its method", "[process][tun]") {
+    Fixture fx(1, 0, 64, kMixedConfig);
+    Pkt a = to_vip12(), b = to_vip12(), c = to_vip12();
+    b.sport = 40001;
+    c.sport = 40002;
+    a.payload = Bytes(10, 0xab);  // a SYN with data: the inner packet must be carried whole
+    fx.send({a.build(), b.build(), c.build()}, 0);
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 3);
+
+    // tun: outer header + the packet as received, TTL untouched.
+    const Bytes inner = ip_packet(a.build());
+    const Bytes& t = out[0];
+    REQUIRE(t.size() == 14 + 20 + inner.size());
+    CHECK(Bytes(t.begin(), t.begin() + 6) == Bytes{0x02, 0, 0, 0, 1, 0x12});
+    CHECK(Bytes(t.begin() + 6, t.begin() + 12) == Bytes{0x02, 0, 0, 0, 1, 0x01});
+    CHECK(be16_at(t, 12) == 0x0800);
+    CHECK(t[14] == 0x45);
+    CHECK(t[15] == inner[1]);                        // TOS
+    CHECK(be16_at(t, 16) == 20 + inner.size());      // total length
+    CHECK(be16_at(t, 18) == be16_at(inner, 4));      // ID of the inner packet
+    CHECK(be16_at(t, 20) == 0x4000);                 // DF copied
+    CHECK(t[22] == 64);
+    CHECK(t[23] == 4);                               // IP-in-IP
+    CHECK(lb::dp::csum_full(t.data() + 14, 20) == 0);
+    uint32_t src, dst;
+    std::memcpy(&src, &t[26], 4);
+    std::memcpy(&dst, &t[30], 4);
+    CHECK(src == ip("10.10.0.1"));
+    CHECK(dst == ip("10.10.0.2"));
+    CHECK(Bytes(t.begin() + 34, t.end()) == inner);
+    CHECK(fx.w->counters.tunnel_encapsulated.get() == 1);
+
+    // dr: only the MACs change.
+    Bytes d = b.build();
+    const Bytes real3{0x02, 0, 0, 0, 1, 0x13}, port1{0x02, 0, 0, 0, 1, 0x01};
+    std::copy(real3.begin(), real3.end(), d.begin());
+    std::copy(port1.begin(), port1.end(), d.begin() + 6);
+    CHECK(out[1] == d);
+
+    // nat: the third real.
+    CHECK(out[2] == to_real(c, "10.10.0.2", 8080));
+    CHECK(fx.w->svc_stats[0].conns.get() == 3);
+    CHECK(fx.w->svc_stats[0].in_pkts.get() == 3);
+    CHECK(fx.w->svc_stats[0].in_bytes.get() == inner.size() + 2 * 40);
+}
+
+TEST_CASE("process: tun and dr connections track TCP from the client's packets alone",
+          "[process][tun]") {
+    Fixture fx(1, 0, 64, kMixedConfig);
+    Pkt p = to_vip12();
+    fx.send({p.build()}, 0);  // SYN -> tun real
+    REQUIRE(fx.take(1).size() == 1);
+    CHECK(fx.w->real_stats[0].inactive.get() == 1);
+    p.tcp_flags = 0x10;
+    fx.send({p.build()}, 0);  // the client's ACK of the SYN-ACK it got from the real directly
+    REQUIRE(fx.take(1).size() == 1);
+    CHECK(fx.w->real_stats[0].active.get() == 1);
+    CHECK(fx.w->real_stats[0].inactive.get() == 0);
+    p.tcp_flags = 0x11;
+    fx.send({p.build()}, 0);  // FIN
+    REQUIRE(fx.take(1).size() == 1);
+    CHECK(fx.w->real_stats[0].active.get() == 0);
+    CHECK(fx.w->real_stats[0].inactive.get() == 1);
+
+    // The real answering through the director with its own address is not translated.
+    Pkt reply;
+    reply.src = ip("10.10.0.2");
+    reply.sport = 80;
+    reply.dst = p.src;
+    reply.dport = p.sport;
+    reply.tcp_flags = 0x10;
+    reply.dst_mac = kPortMac1;
+    fx.send({reply.build()}, 1);
+    CHECK(fx.take(0).empty());
+    CHECK(fx.drops(Drop::NoConnection) == 1);
+    CHECK(fx.w->svc_stats[0].out_pkts.get() == 0);
+}
+
+TEST_CASE("process: tun over the MTU with DF answers fragmentation-needed", "[process][tun]") {
+    Fixture fx(1, 0, 64, kMixedConfig);
+    Pkt syn = to_vip12();
+    fx.send({syn.build()}, 0);
+    REQUIRE(fx.take(1).size() == 1);
+    Pkt big = to_vip12();
+    big.tcp_flags = 0x10;
+    big.payload = Bytes(1400 - 40, 0x33);  // 1400-byte packet: 1420 with the tunnel header
+    const Bytes in = big.build();
+    fx.send({in}, 0);
+    CHECK(fx.take(1).empty());
+    const auto out = fx.take(0);
+    REQUIRE(out.size() == 1);
+    const Bytes& e = out[0];
+    REQUIRE(e.size() == 14 + 576);
+    CHECK(Bytes(e.begin(), e.begin() + 6) == Bytes{0x02, 0, 0, 0, 0, 0x02});  // the client
+    CHECK(e[14] == 0x45);
+    CHECK(e[15] == 0xc0);
+    CHECK(be16_at(e, 16) == 576);
+    CHECK(be16_at(e, 20) == 0);  // no DF
+    CHECK(e[22] == 64);
+    CHECK(e[23] == 1);
+    CHECK(lb::dp::csum_full(e.data() + 14, 20) == 0);
+    uint32_t src, dst;
+    std::memcpy(&src, &e[26], 4);
+    std::memcpy(&dst, &e[30], 4);
+    CHECK(src == ip("198.51.100.12"));
+    CHECK(dst == ip("198.51.100.2"));
+    CHECK(e[34] == 3);
+    CHECK(e[35] == 4);
+    CHECK(be16_at(e, 40) == 1380);  // the inside MTU minus the tunnel header
+    CHECK(lb::dp::csum_full(e.data() + 34, 576 - 20) == 0);
+    CHECK(Bytes(e.begin() + 42, e.end()) == Bytes(in.begin() + 14, in.begin() + 14 + 548));
+    CHECK(fx.w->counters.frag_needed_sent.get() == 1);
+    CHECK(fx.w->counters.tunnel_encapsulated.get() == 1);  // the SYN only
+}
+
+TEST_CASE("process: tun over the MTU without DF sends outer fragments", "[process][tun]") {
+    Fixture fx(1, 0, 64, kMixedConfig);
+    fx.set_neigh("198.51.100.254", 0xfe, 0);
+    Pkt u;
+    u.proto = 17;
+    u.dst = ip("198.51.100.12");
+    u.dport = 53;
+    u.ip_id = 0x1234;
+    u.payload = Bytes(1472, 0);  // a 1500-byte datagram, no DF
+    for (size_t i = 0; i < u.payload.size(); ++i) {
+        u.payload[i] = uint8_t(i * 7);
+    }
+    const Bytes in = u.build();
+    fx.send({in}, 0);
+    // The real 203.0.113.9 is behind 198.51.100.254 on port 0 (MTU 1500), source forced to
+    // 198.51.100.1: 1520 bytes -> 1480 + 20 in two fragments.
+    const auto out = fx.take(0);
+    REQUIRE(out.size() == 2);
+    Bytes payload;
+    for (size_t k = 0; k < 2; ++k) {
+        const Bytes& f = out[k];
+        CHECK(Bytes(f.begin(), f.begin() + 6) == Bytes{0x02, 0, 0, 0, 0, 0xfe});
+        CHECK(lb::dp::csum_full(f.data() + 14, 20) == 0);
+        CHECK(f[23] == 4);
+        CHECK(be16_at(f, 18) == 0x1234);
+        const uint16_t frag = be16_at(f, 20);
+        CHECK(frag == (k == 0 ? 0x2000 : 1480 / 8));
+        CHECK(be16_at(f, 16) == f.size() - 14);
+        uint32_t src;
+        std::memcpy(&src, &f[26], 4);
+        CHECK(src == ip("198.51.100.1"));
+        payload.insert(payload.end(), f.begin() + 34, f.end());
+    }
+    CHECK(out[0].size() == 14 + 1500);
+    CHECK(payload == Bytes(in.begin() + 14, in.end()));
+    CHECK(fx.w->counters.tunnel_fragments.get() == 2);
+    CHECK(fx.w->counters.tunnel_encapsulated.get() == 1);
 }
