@@ -33,9 +33,29 @@ constexpr size_t kSunPathMax = 108;  // sizeof(sockaddr_un::sun_path), NUL inclu
 
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                         "error", "critical", "off"};
-// IPVS schedulers we know of but do not implement yet: "not supported yet" rather than "unknown".
-constexpr std::array<std::string_view, 12> kIpvsSchedulers = {
-    "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"};
+// IPVS schedulers we know of but do not implement: "not supported" rather than "unknown".
+constexpr std::array<std::string_view, 3> kIpvsSchedulers = {"lblc", "lblcr", "twos"};
+constexpr uint32_t kMaxMhSize = 1u << 22;
+
+bool is_prime(uint32_t n) {
+    if (n < 2) {
+        return false;
+    }
+    for (uint32_t d = 2; uint64_t(d) * d <= n; ++d) {
+        if (n % d == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string sched_list() {
+    std::string out;
+    for (const std::string_view n : dp::kSchedNames) {
+        out += (out.empty() ? "" : ", ") + std::string(n);
+    }
+    return out;
+}
 
 constexpr uint32_t mask_of(unsigned len) { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
 
@@ -861,8 +881,8 @@ private:
         size_t total_reals = 0;
         for (int i = 0; i < list.getLength(); ++i) {
             const Setting& g = list[i];
-            check_keys(g, {"vip", "port", "protocol", "scheduler", "persistence", "tunnel_source",
-                           "reals"});
+            check_keys(g, {"vip", "port", "protocol", "scheduler", "sched_flags", "mh_table_size",
+                           "persistence", "tunnel_source", "reals"});
             ServiceConf svc;
             svc.line = line_of(g);
 
@@ -899,17 +919,47 @@ private:
 
             if (const Setting* s = find(g, "scheduler")) {
                 const std::string name = as_string(*s);
-                if (name == "rr") {
-                    svc.scheduler = dp::SchedKind::Rr;
-                } else if (name == "wrr") {
-                    svc.scheduler = dp::SchedKind::Wrr;
+                const auto it = std::find(dp::kSchedNames.begin(), dp::kSchedNames.end(), name);
+                if (it != dp::kSchedNames.end()) {
+                    svc.scheduler = dp::SchedKind(it - dp::kSchedNames.begin());
                 } else if (std::find(kIpvsSchedulers.begin(), kIpvsSchedulers.end(), name) !=
                            kIpvsSchedulers.end()) {
-                    fail(*s,
-                         "scheduler " + quote(name) + " is not supported yet (supported: rr, wrr)");
+                    fail(*s, "scheduler " + quote(name) + " is not supported (supported: " +
+                                 sched_list() + ")");
                 } else {
-                    fail(*s, "unknown scheduler " + quote(name) + " (supported: rr, wrr)");
+                    fail(*s, "unknown scheduler " + quote(name) + " (supported: " +
+                                 sched_list() + ")");
                 }
+            }
+            if (const Setting* s = find(g, "sched_flags")) {
+                as_values(*s);
+                const std::string sched(dp::kSchedNames[size_t(svc.scheduler)]);
+                for (int k = 0; k < s->getLength(); ++k) {
+                    const std::string flag = as_string((*s)[k]);
+                    const auto dash = flag.find('-');
+                    const std::string owner = flag.substr(0, dash);
+                    const std::string what = dash == std::string::npos ? "" : flag.substr(dash + 1);
+                    if ((owner != "sh" && owner != "mh") || (what != "fallback" && what != "port")) {
+                        fail((*s)[k], "unknown scheduler flag " + quote(flag) +
+                                          " (sh-fallback, sh-port, mh-fallback, mh-port)");
+                    }
+                    if (owner != sched) {
+                        fail((*s)[k], "flag " + quote(flag) + " is for scheduler \"" + owner +
+                                          "\", not \"" + sched + "\"");
+                    }
+                    svc.sched_flags |= what == "port" ? dp::kSchedPort : dp::kSchedFallback;
+                }
+            }
+            if (const Setting* s = find(g, "mh_table_size")) {
+                const int64_t m = as_int(*s, 2, kMaxMhSize);
+                if (!is_prime(uint32_t(m))) {
+                    fail(*s, std::to_string(m) + " is not a prime (the Maglev table needs one, "
+                                                 "e.g. 251, 4093, 65537, 1048573)");
+                }
+                if (svc.scheduler != dp::SchedKind::Mh) {
+                    fail(*s, "mh_table_size is for scheduler \"mh\"");
+                }
+                svc.mh_table_size = uint32_t(m);
             }
             if (const Setting* s = find(g, "persistence")) {
                 svc.persistence = uint32_t(as_int(*s, 0, kMaxSeconds));

@@ -50,6 +50,8 @@ struct ServiceConf {
     uint16_t port = 0;
     uint8_t proto = 6;  // 6 tcp, 17 udp
     dp::SchedKind scheduler = dp::SchedKind::Rr;
+    uint8_t sched_flags = 0;           // optional `sched_flags`: dp::kSchedFallback | kSchedPort
+    uint32_t mh_table_size = 65537;    // optional `mh_table_size` (prime), for scheduler "mh"
     uint32_t persistence = 0;
     uint32_t tunnel_source = 0;  // optional `tunnel_source`; 0: the egress interface's address
     std::vector<RealConf> reals;

@@ -12,11 +12,8 @@ rte_be32_t mask_of(uint8_t len) { return be32(len == 0 ? 0 : ~uint32_t(0) << (32
 }  // namespace
 
 const char* sched_name(dp::SchedKind k) {
-    switch (k) {
-    case dp::SchedKind::Rr: return "rr";
-    case dp::SchedKind::Wrr: return "wrr";
-    }
-    return "?";
+    const size_t i = size_t(k);
+    return i < dp::kSchedNames.size() ? dp::kSchedNames[i].data() : "?";
 }
 
 std::unique_ptr<dp::Snapshot> build_snapshot(
@@ -67,6 +64,8 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
         s.port = rte_cpu_to_be_16(sc.port);
         s.proto = sc.proto;
         s.sched = sc.scheduler;
+        s.sched_flags = sc.sched_flags;
+        s.mh_size = sc.mh_table_size;
         s.persistence = sc.persistence;
         s.tunnel_src = be32(sc.tunnel_source);
         s.stats_slot = uint16_t(si);

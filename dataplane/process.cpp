@@ -534,7 +534,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             return;
         }
         const Service& svc = *it.svc;
-        const int32_t pick = sched_pick(svc);
+        const int32_t pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
         if (pick == kNoReal) {
             drop(m, Drop::NoReal);
             return;

@@ -62,6 +62,7 @@ struct Service {
     rte_be16_t port = 0;
     uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP
     SchedKind sched = SchedKind::Rr;
+    uint8_t sched_flags = 0;  // kSchedFallback | kSchedPort
     uint32_t persistence = 0;
     rte_be32_t tunnel_src = 0;  // outer source for tun reals; 0: the egress interface's address
     uint16_t stats_slot = 0;
@@ -69,6 +70,9 @@ struct Service {
     std::vector<uint32_t> rr_order;  // indices of reals with weight > 0, in list order
     std::vector<WrrRun> wrr_runs;
     uint64_t wrr_period = 0;
+    // sh and dh: 256 buckets; mh: the Maglev table (mh_size entries). Real index or kNoSlot.
+    std::vector<uint16_t> hash_table;
+    uint32_t mh_size = 65537;
     mutable SchedCursor cursor;
 };
 

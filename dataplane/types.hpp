@@ -17,7 +17,14 @@ inline constexpr uint32_t kMaxServices = 1024;
 inline constexpr uint32_t kMaxReals = 16384;
 
 enum class Forward : uint8_t { Nat, Tunnel, Route };
-enum class SchedKind : uint8_t { Rr, Wrr };
+// IPVS's schedulers (lblc/lblcr/twos are not implemented).
+enum class SchedKind : uint8_t { Rr, Wrr, Lc, Wlc, Sed, Nq, Sh, Dh, Mh, Fo, Ovf };
+inline constexpr std::array<std::string_view, 11> kSchedNames = {
+    "rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "dh", "mh", "fo", "ovf"};
+
+// ipvsadm --sched-flags: flag-1 is sh-fallback / mh-fallback, flag-2 sh-port / mh-port.
+inline constexpr uint8_t kSchedFallback = 1;
+inline constexpr uint8_t kSchedPort = 2;
 
 // Every packet the director does not send on is counted under exactly one reason.
 enum class Drop : uint8_t {

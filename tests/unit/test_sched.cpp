@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+
 #include <map>
 #include <string>
+#include <vector>
 
 #include "dataplane/sched.hpp"
 
@@ -24,7 +27,7 @@ Service make(SchedKind k, std::vector<uint32_t> weights) {
 std::string seq(const Service& s, int n) {
     std::string out;
     for (int i = 0; i < n; ++i) {
-        const int32_t r = sched_pick(s);
+        const int32_t r = sched_pick(s, SchedCtx{});
         out += r == kNoReal ? '-' : char('A' + r);
     }
     return out;
@@ -120,4 +123,193 @@ TEST_CASE("wrr: large weights stay a handful of runs", "[sched]") {
     const Service s = make(SchedKind::Wrr, {65535, 1, 30000});
     CHECK(s.wrr_runs.size() == 3);
     CHECK(s.wrr_period == 65535 + 1 + 30000);
+}
+
+namespace {
+
+// Per-real gauges the way a worker keeps them, indexed by stats_slot (= list position here).
+struct Load {
+    std::vector<TrafficCounters> c;
+    explicit Load(size_t n) : c(n) {}
+    void set(size_t i, uint64_t active, uint64_t inactive) {
+        c[i].active.v = active;
+        c[i].inactive.v = inactive;
+    }
+    SchedCtx ctx(const char* src = "198.51.100.2", uint16_t sport = 40000,
+                 const char* dst = "198.51.100.10") const {
+        SchedCtx x;
+        inet_pton(AF_INET, src, &x.src);
+        x.sport = htons(sport);
+        inet_pton(AF_INET, dst, &x.dst);
+        x.load = c.data();
+        return x;
+    }
+};
+
+Service make_slots(SchedKind k, std::vector<uint32_t> weights, uint8_t flags = 0) {
+    Service s;
+    s.sched = k;
+    s.sched_flags = flags;
+    for (uint32_t i = 0; i < weights.size(); ++i) {
+        Real r;
+        r.weight = weights[i];
+        r.stats_slot = uint16_t(i);
+        r.addr = htonl(0x0a0a0002 + i);
+        s.reals.push_back(r);
+    }
+    build_sched(s);
+    return s;
+}
+
+// Opens `n` connections, each one counted as active (kept open) or inactive (closed at once).
+std::string run(const Service& s, Load& load, int n, bool keep_open) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+        const int32_t r = sched_pick(s, load.ctx());
+        out += r == kNoReal ? '-' : char('A' + r);
+        if (r != kNoReal) {
+            (keep_open ? load.c[size_t(r)].active : load.c[size_t(r)].inactive).add(1);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("lc: least active*256 + inactive, first on ties, weight 0 skipped", "[sched]") {
+    Load load(4);
+    const Service s = make_slots(SchedKind::Lc, {1, 5, 1, 0});
+    load.set(0, 1, 0);    // 256
+    load.set(1, 0, 300);  // 300
+    load.set(2, 0, 255);  // 255
+    CHECK(sched_pick(s, load.ctx()) == 2);
+    load.set(2, 0, 256);  // ties with A: the first wins
+    CHECK(sched_pick(s, load.ctx()) == 0);
+    load.set(0, 0, 0);
+    load.set(1, 0, 0);
+    load.set(2, 0, 0);
+    CHECK(run(s, load, 6, true) == "ABCABC");  // lc ignores weights
+    CHECK(sched_pick(make_slots(SchedKind::Lc, {0, 0}), load.ctx()) == kNoReal);
+}
+
+TEST_CASE("wlc: overhead / weight by cross-multiplication", "[sched]") {
+    Load load(3);
+    const Service s = make_slots(SchedKind::Wlc, {1, 3, 0});
+    // Kept open: the active counts follow the weights, 1:3.
+    const std::string seq4 = run(s, load, 400, true);
+    CHECK(std::count(seq4.begin(), seq4.end(), 'A') == 100);
+    CHECK(std::count(seq4.begin(), seq4.end(), 'B') == 300);
+    CHECK(std::count(seq4.begin(), seq4.end(), 'C') == 0);
+    // One active outweighs 255 inactive: B (weight 3, 1 active: 256/3) loses to A (weight 1,
+    // 80 inactive: 80/1).
+    Load l2(3);
+    l2.set(0, 0, 80);
+    l2.set(1, 1, 0);
+    CHECK(sched_pick(s, l2.ctx()) == 0);
+    l2.set(0, 0, 86);  // 86 * 3 > 256 * 1
+    CHECK(sched_pick(s, l2.ctx()) == 1);
+}
+
+TEST_CASE("wlc: connections that close at once spread evenly", "[sched]") {
+    Load load(3);
+    const Service s = make_slots(SchedKind::Wlc, {1, 1, 1});
+    const std::string seq = run(s, load, 300, false);
+    CHECK(seq.substr(0, 6) == "ABCABC");
+    for (const char r : {'A', 'B', 'C'}) {
+        CHECK(std::count(seq.begin(), seq.end(), r) == 100);
+    }
+}
+
+TEST_CASE("sed and nq: (active + 1) / weight; nq takes an idle real first", "[sched]") {
+    const Service sed = make_slots(SchedKind::Sed, {1, 3});
+    const Service nq = make_slots(SchedKind::Nq, {1, 3});
+    Load a(2), b(2);
+    // sed: B's (0+1)/3 and (1+1)/3 beat A's 1/1; (2+1)/3 ties with it and the first (A)
+    // wins; then A's (1+1)/1 loses to B's 3/3 and 4/3.
+    CHECK(run(sed, a, 5, true) == "BBABB");
+    // nq: A is idle at first, so it is taken at once, then the same rule as sed.
+    CHECK(run(nq, b, 5, true) == "ABBBB");
+    // Inactive connections do not count for either.
+    Load c(2);
+    c.set(1, 0, 1000);
+    CHECK(sched_pick(sed, c.ctx()) == 1);
+}
+
+TEST_CASE("fo: the available real with the highest weight, the first on ties", "[sched]") {
+    Load load(4);
+    CHECK(sched_pick(make_slots(SchedKind::Fo, {2, 5, 5, 1}), load.ctx()) == 1);
+    CHECK(sched_pick(make_slots(SchedKind::Fo, {0, 0}), load.ctx()) == kNoReal);
+    load.set(1, 1000, 1000);  // load does not matter
+    CHECK(sched_pick(make_slots(SchedKind::Fo, {2, 5, 5, 1}), load.ctx()) == 1);
+}
+
+TEST_CASE("ovf: the highest weight until its active connections exceed the weight", "[sched]") {
+    Load load(3);
+    const Service s = make_slots(SchedKind::Ovf, {3, 2, 0});
+    // A takes connections while active <= 3 (4 of them), then B while active <= 2, then none.
+    CHECK(run(s, load, 9, true) == "AAAABBB--");
+}
+
+TEST_CASE("sh: the kernel's bucket hash and table; one client, one real", "[sched]") {
+    // hash_32(port + addr, 8) = ((port + addr) * 0x61C88647 mod 2^32) >> 24.
+    const uint32_t a = 0xC6336402;  // 198.51.100.2
+    CHECK(sh_bucket(htonl(a), 0, 0) == uint32_t((a * 0x61C88647u) >> 24));
+    CHECK(sh_bucket(htonl(a), htons(1234), 0) == uint32_t(((a + 1234) * 0x61C88647u) >> 24));
+    CHECK(sh_bucket(htonl(a), 0, 10) == (((a * 0x61C88647u) >> 24) + 10) % 256);
+
+    const Service s = make_slots(SchedKind::Sh, {1, 3, 0});
+    // The table: A, B, B, B, C (weight 0 still takes one bucket), A, B, B, B, C, ...
+    REQUIRE(s.hash_table.size() == 256);
+    CHECK(s.hash_table[0] == 0);
+    CHECK(s.hash_table[1] == 1);
+    CHECK(s.hash_table[3] == 1);
+    CHECK(s.hash_table[4] == 2);
+    CHECK(s.hash_table[5] == 0);
+    Load load(3);
+    std::map<int32_t, int> per_real;
+    for (uint32_t c = 0; c < 2560; ++c) {
+        char src[32];
+        std::snprintf(src, sizeof src, "10.%u.%u.%u", c >> 16 & 255, c >> 8 & 255, c & 255);
+        const int32_t first = sched_pick(s, load.ctx(src, 1000));
+        CHECK(sched_pick(s, load.ctx(src, 2000)) == first);  // the port does not matter
+        ++per_real[first];
+    }
+    // Clients on C's buckets get no real (weight 0, no fallback): 1/5 of the buckets.
+    CHECK(per_real[kNoReal] > 400);
+    CHECK(per_real[1] > 2 * per_real[0]);
+}
+
+TEST_CASE("sh: sh-port and sh-fallback", "[sched]") {
+    Load load(3);
+    const Service port = make_slots(SchedKind::Sh, {1, 1, 1}, kSchedPort);
+    std::map<int32_t, int> seen;
+    for (uint16_t p = 1000; p < 1100; ++p) {
+        ++seen[sched_pick(port, load.ctx("198.51.100.2", p))];
+    }
+    CHECK(seen.size() == 3);  // one client spreads by source port
+
+    const Service plain = make_slots(SchedKind::Sh, {1, 0});
+    const Service fallback = make_slots(SchedKind::Sh, {1, 0}, kSchedFallback);
+    int none = 0;
+    for (uint32_t c = 0; c < 256; ++c) {
+        char src[32];
+        std::snprintf(src, sizeof src, "10.0.0.%u", c);
+        none += sched_pick(plain, load.ctx(src)) == kNoReal;
+        CHECK(sched_pick(fallback, load.ctx(src)) == 0);
+    }
+    CHECK(none > 50);
+}
+
+TEST_CASE("dh: hashes the destination address", "[sched]") {
+    Load load(2);
+    const Service s = make_slots(SchedKind::Dh, {1, 1});
+    const uint32_t d = 0xC633640A;  // 198.51.100.10
+    CHECK(dh_bucket(htonl(d)) == uint32_t((uint64_t(d) * 2654435761ULL) % 256));
+    const int32_t r = sched_pick(s, load.ctx("198.51.100.2", 1, "198.51.100.10"));
+    CHECK(r == int32_t(dh_bucket(htonl(d)) % 2));
+    for (int i = 0; i < 20; ++i) {  // every client to the same destination: the same real
+        char src[32];
+        std::snprintf(src, sizeof src, "10.0.0.%d", i);
+        CHECK(sched_pick(s, load.ctx(src, uint16_t(i), "198.51.100.10")) == r);
+    }
 }
