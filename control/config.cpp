@@ -882,7 +882,7 @@ private:
         for (int i = 0; i < list.getLength(); ++i) {
             const Setting& g = list[i];
             check_keys(g, {"vip", "port", "protocol", "scheduler", "sched_flags", "mh_table_size",
-                           "persistence", "tunnel_source", "reals"});
+                           "persistence", "persistence_mask", "tunnel_source", "reals"});
             ServiceConf svc;
             svc.line = line_of(g);
 
@@ -963,8 +963,17 @@ private:
             }
             if (const Setting* s = find(g, "persistence")) {
                 svc.persistence = uint32_t(as_int(*s, 0, kMaxSeconds));
-                if (svc.persistence != 0) {
-                    fail(*s, "persistence is not supported yet (only 0, the default)");
+            }
+            if (const Setting* s = find(g, "persistence_mask")) {
+                svc.persistence_mask = as_ipv4(*s);
+                const uint32_t inv = ~svc.persistence_mask;
+                if ((inv & (inv + 1)) != 0 || svc.persistence_mask == 0) {
+                    fail(*s, format_ipv4(svc.persistence_mask) +
+                                 " is not a netmask (contiguous ones, at least one, e.g. "
+                                 "255.255.255.0)");
+                }
+                if (svc.persistence == 0) {
+                    fail(*s, "persistence_mask needs persistence (seconds) > 0");
                 }
             }
             if (const Setting* s = find(g, "tunnel_source")) {

@@ -52,7 +52,8 @@ struct ServiceConf {
     dp::SchedKind scheduler = dp::SchedKind::Rr;
     uint8_t sched_flags = 0;           // optional `sched_flags`: dp::kSchedFallback | kSchedPort
     uint32_t mh_table_size = 65537;    // optional `mh_table_size` (prime), for scheduler "mh"
-    uint32_t persistence = 0;
+    uint32_t persistence = 0;                 // seconds; 0: off
+    uint32_t persistence_mask = 0xFFFFFFFF;   // optional `persistence_mask` (ipvsadm -M)
     uint32_t tunnel_source = 0;  // optional `tunnel_source`; 0: the egress interface's address
     std::vector<RealConf> reals;
     int line = 0;

@@ -67,6 +67,10 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
         s.sched_flags = sc.sched_flags;
         s.mh_size = sc.mh_table_size;
         s.persistence = sc.persistence;
+        s.persist_mask = be32(sc.persistence_mask);
+        if (sc.persistence != 0) {
+            snap->owner_mask &= s.persist_mask;
+        }
         s.tunnel_src = be32(sc.tunnel_source);
         s.stats_slot = uint16_t(si);
         for (const RealConf& rc : sc.reals) {

@@ -217,6 +217,25 @@ void ConnTable::unlink(uint32_t h, uint32_t ref) noexcept {
     }
 }
 
+bool ConnTable::set_real(uint32_t idx, rte_be32_t real_ip, rte_be16_t real_port) noexcept {
+    Conn& e = entries_[idx];
+    const rte_be32_t old_ip = e.real_ip;
+    const rte_be16_t old_port = e.real_port;
+    const uint32_t old_hash = e.hash_out;
+    unlink(old_hash, idx * 2 + 1);
+    e.real_ip = real_ip;
+    e.real_port = real_port;
+    e.hash_out = hash(out_key(e));
+    if (!link(e.hash_out, idx * 2 + 1)) {
+        e.real_ip = old_ip;
+        e.real_port = old_port;
+        e.hash_out = old_hash;
+        link(old_hash, idx * 2 + 1);  // the slot it just left is free
+        return false;
+    }
+    return true;
+}
+
 uint32_t ConnTable::insert(const Conn& c) noexcept {
     if (free_top_ == 0) {
         return kNone;

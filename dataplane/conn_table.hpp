@@ -38,6 +38,12 @@ struct FlowKey {
     uint8_t proto = 0;
 };
 
+// A connection, or a persistence template (IPVS's): proto has kTemplateProto set, client_ip is
+// the client's address under the service's persistence mask, client_port is 0, and `tmpl`
+// counts the connections it controls. No packet carries such a proto, so a template's keys
+// never match traffic.
+inline constexpr uint8_t kTemplateProto = 0x80;
+
 struct Conn {
     rte_be32_t client_ip, vip, real_ip;
     rte_be16_t client_port, vport, real_port;
@@ -48,8 +54,11 @@ struct Conn {
     uint16_t svc_slot, real_slot;
     uint32_t expire;  // ms clock: the entry is dead once now - expire >= 0 (wrap-safe)
     uint32_t hash_in, hash_out;
+    uint32_t tmpl;    // connection: index of its template or kNone; template: connections it controls
 };
 static_assert(sizeof(Conn) <= 48);
+
+inline bool is_template(const Conn& c) noexcept { return (c.proto & kTemplateProto) != 0; }
 
 inline FlowKey in_key(const Conn& c) noexcept {
     return {c.client_ip, c.vip, c.client_port, c.vport, c.proto};
@@ -88,8 +97,9 @@ public:
     Conn& at(uint32_t idx) noexcept { return entries_[idx]; }
     const Conn& at(uint32_t idx) const noexcept { return entries_[idx]; }
 
-    // Looks at up to `budget` entries from where the previous call stopped and removes the
-    // expired ones, calling on_expire(conn) first. Returns the number removed.
+    // Looks at up to `budget` entries from where the previous call stopped; for each expired
+    // one calls on_expire(conn), which returns true to have it removed (or re-arms it and
+    // returns false). Returns the number removed.
     template <class F>
     uint32_t sweep(uint32_t now, uint32_t budget, F&& on_expire) noexcept {
         uint32_t removed = 0;
@@ -97,14 +107,17 @@ public:
             const uint32_t idx = sweep_cursor_;
             sweep_cursor_ = sweep_cursor_ + 1 == capacity_ ? 0 : sweep_cursor_ + 1;
             Conn& c = entries_[idx];
-            if (c.in_use && expired(c.expire, now)) {
-                on_expire(c);
+            if (c.in_use && expired(c.expire, now) && on_expire(c)) {
                 remove(idx);
                 ++removed;
             }
         }
         return removed;
     }
+
+    // Points entry idx at another real (a template whose real went away), keeping its index.
+    // False (and nothing changed) when the new outbound key finds no room.
+    bool set_real(uint32_t idx, rte_be32_t real_ip, rte_be16_t real_port) noexcept;
 
 private:
     struct alignas(64) Bucket {

@@ -73,9 +73,8 @@ inline bool decrement_ttl(uint8_t* ip) noexcept {
 
 }  // namespace
 
-uint16_t Worker::owner_of(rte_be32_t client_ip, rte_be16_t client_port,
-                          uint16_t n_workers) noexcept {
-    const uint32_t h = rte_hash_crc_4byte(client_port, rte_hash_crc_4byte(client_ip, 0x51ed27u));
+uint16_t Worker::owner_of(rte_be32_t client_ip, uint16_t n_workers) noexcept {
+    const uint32_t h = rte_hash_crc_4byte(client_ip, 0x51ed27u);
     return uint16_t((uint64_t(h) * n_workers) >> 32);
 }
 
@@ -117,7 +116,8 @@ uint32_t Worker::timeout_of(const Timeouts& t, const Conn& c) noexcept {
 
 void Worker::gauge(const Conn& c, bool add) noexcept {
     TrafficCounters& r = real_stats[c.real_slot];
-    Counter& g = c.proto == IPPROTO_TCP && TcpState(c.state) == TcpState::Established
+    Counter& g = is_template(c) ? r.persist
+                 : c.proto == IPPROTO_TCP && TcpState(c.state) == TcpState::Established
                      ? r.active
                      : r.inactive;
     if (add) {
@@ -128,15 +128,105 @@ void Worker::gauge(const Conn& c, bool add) noexcept {
 }
 
 void Worker::remove_conn(uint32_t idx) noexcept {
-    gauge(conns.at(idx), false);
+    const Conn& c = conns.at(idx);
+    if (!is_template(c) && c.tmpl != ConnTable::kNone) {
+        --conns.at(c.tmpl).tmpl;  // a template outlives the connections it controls
+    }
+    gauge(c, false);
     conns.remove(idx);
 }
 
 void Worker::expire(uint32_t now_ms, uint32_t budget) noexcept {
-    const uint32_t n = conns.sweep(now_ms, budget, [this](const Conn& c) { gauge(c, false); });
+    const uint32_t n = conns.sweep(now_ms, budget, [this, now_ms](Conn& c) {
+        if (is_template(c)) {
+            if (c.tmpl != 0) {
+                // Still controls connections: it lives on (IPVS re-arms it the same way).
+                c.expire = now_ms + 1000;
+                return false;
+            }
+        } else if (c.tmpl != ConnTable::kNone) {
+            --conns.at(c.tmpl).tmpl;
+        }
+        gauge(c, false);
+        return true;
+    });
     if (n != 0) {
         counters.conns_expired.add(n);
     }
+}
+
+uint32_t Worker::find_template(const FlowKey& k, uint32_t h, uint32_t now) noexcept {
+    Dir d{};
+    const uint32_t idx = conns.lookup(k, h, d);
+    if (idx == ConnTable::kNone || d != Dir::In) {
+        return ConnTable::kNone;
+    }
+    if (expired(conns.at(idx).expire, now) && conns.at(idx).tmpl == 0) {
+        remove_conn(idx);
+        counters.conns_expired.add(1);
+        return ConnTable::kNone;
+    }
+    return idx;
+}
+
+int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
+                             uint32_t* tmpl) noexcept {
+    const uint8_t tproto = uint8_t(p.proto | kTemplateProto);
+    const FlowKey k{p.src & svc.persist_mask, p.dst, 0, p.dport, tproto};
+    const uint32_t h = ConnTable::hash(k);
+    uint32_t t = find_template(k, h, now);
+    int32_t pick = kNoReal;
+    if (t != ConnTable::kNone) {
+        Conn& tc = conns.at(t);
+        for (size_t i = 0; i < svc.reals.size(); ++i) {
+            // A quiescent real (weight 0) keeps its persistent clients, as in IPVS.
+            if (svc.reals[i].addr == tc.real_ip && svc.reals[i].port == tc.real_port) {
+                pick = int32_t(i);
+                break;
+            }
+        }
+        if (pick == kNoReal) {
+            // Its real is gone from the service: schedule afresh and point the template there.
+            pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
+            if (pick == kNoReal) {
+                return kNoReal;
+            }
+            const Real& r = svc.reals[size_t(pick)];
+            if (!conns.set_real(t, r.addr, r.port)) {
+                return kNoReal;
+            }
+            gauge(tc, false);
+            tc.real_slot = r.stats_slot;
+            tc.forward = uint8_t(r.forward);
+            gauge(tc, true);
+        }
+    } else {
+        pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
+        if (pick == kNoReal) {
+            return kNoReal;
+        }
+        const Real& r = svc.reals[size_t(pick)];
+        Conn c{};
+        c.client_ip = k.src;
+        c.vip = k.dst;
+        c.vport = k.dport;
+        c.real_ip = r.addr;
+        c.real_port = r.port;
+        c.proto = tproto;
+        c.forward = uint8_t(r.forward);
+        c.svc_slot = svc.stats_slot;
+        c.real_slot = r.stats_slot;
+        c.tmpl = 0;
+        t = conns.insert(c);
+        if (t == ConnTable::kNone) {
+            *tmpl = ConnTable::kNone;
+            return kNoReal - 1;  // no room for the template
+        }
+        gauge(conns.at(t), true);
+    }
+    conns.at(t).expire = now + svc.persistence * 1000;
+    *tmpl = t;
+    return pick;
 }
 
 uint32_t Worker::find_live(const FlowKey& k, uint32_t h, Dir want, uint32_t now) noexcept {
@@ -233,8 +323,8 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     if (n_workers_ > 1) {
         // The client address and port appear in both directions: hash them to the owner.
         const bool client_is_src = it.kind == Kind::Inbound || it.kind == Kind::IcmpFromInside;
-        const uint16_t owner = client_is_src ? owner_of(it.key.src, it.key.sport, n_workers_)
-                                             : owner_of(it.key.dst, it.key.dport, n_workers_);
+        const rte_be32_t client = client_is_src ? it.key.src : it.key.dst;
+        const uint16_t owner = owner_of(client & snap.owner_mask, n_workers_);
         if (owner != id_) {
             Staged& r = redirect[owner];
             r.pkts[r.n++] = m;
@@ -534,9 +624,13 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             return;
         }
         const Service& svc = *it.svc;
-        const int32_t pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
-        if (pick == kNoReal) {
-            drop(m, Drop::NoReal);
+        uint32_t tmpl = ConnTable::kNone;
+        const int32_t pick =
+            svc.persistence != 0
+                ? persist_pick(svc, p, now, &tmpl)
+                : sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
+        if (pick < 0) {
+            drop(m, pick == kNoReal ? Drop::NoReal : Drop::TableFull);
             return;
         }
         const Real& real = svc.reals[size_t(pick)];
@@ -556,11 +650,15 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         c.forward = uint8_t(real.forward);
         c.svc_slot = svc.stats_slot;
         c.real_slot = real.stats_slot;
+        c.tmpl = tmpl;
         c.expire = now + timeout_of(snap.timeouts, c);
         idx = conns.insert(c);
         if (idx == ConnTable::kNone) {
             drop(m, Drop::TableFull);
             return;
+        }
+        if (tmpl != ConnTable::kNone) {
+            ++conns.at(tmpl).tmpl;
         }
         gauge(conns.at(idx), true);
         svc_stats[c.svc_slot].conns.add(1);

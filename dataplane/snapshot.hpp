@@ -63,7 +63,8 @@ struct Service {
     uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP
     SchedKind sched = SchedKind::Rr;
     uint8_t sched_flags = 0;  // kSchedFallback | kSchedPort
-    uint32_t persistence = 0;
+    uint32_t persistence = 0;           // seconds; 0: not persistent
+    rte_be32_t persist_mask = 0xFFFFFFFF;  // network order: client address granularity
     rte_be32_t tunnel_src = 0;  // outer source for tun reals; 0: the egress interface's address
     uint16_t stats_slot = 0;
     std::vector<Real> reals;
@@ -97,6 +98,10 @@ public:
     std::vector<Service> services;
     Timeouts timeouts;
     uint16_t n_workers = 1;
+    // Which worker owns a connection: a hash of the client address under this mask (network
+    // order), so that one client's connections, and the clients that share a persistence
+    // template, all meet in one worker's table. The widest persistence mask of any service.
+    rte_be32_t owner_mask = 0xFFFFFFFF;
 
     Snapshot() { iface_of_port.fill(-1); }
     Snapshot(const Snapshot&) = delete;

@@ -69,6 +69,7 @@ struct Counter {
 struct TrafficCounters {
     Counter conns, in_pkts, out_pkts, in_bytes, out_bytes;
     Counter active, inactive;  // connections in ESTABLISHED / in any other state (gauges)
+    Counter persist;           // persistence templates pointing at this real (gauge)
 };
 
 struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {

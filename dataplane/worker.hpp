@@ -69,9 +69,9 @@ public:
     // The poll loop; returns when *io.stop becomes true.
     void run(const WorkerIo& io);
 
-    // Worker that owns the connection of this client address and port.
-    static uint16_t owner_of(rte_be32_t client_ip, rte_be16_t client_port,
-                             uint16_t n_workers) noexcept;
+    // Worker that owns the connections of this client address (already under the snapshot's
+    // owner_mask).
+    static uint16_t owner_of(rte_be32_t client_ip, uint16_t n_workers) noexcept;
 
     // Staging, drained by run() (or inspected by tests) after each process_burst.
     std::array<Staged, kMaxPorts> tx{};
@@ -117,6 +117,12 @@ private:
     void send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
                         const rte_ether_addr& src_mac, uint16_t mtu) noexcept;
     uint32_t find_live(const FlowKey& k, uint32_t h, Dir want, uint32_t now) noexcept;
+    // The live persistence template for this client of svc, or kNone.
+    uint32_t find_template(const FlowKey& k, uint32_t h, uint32_t now) noexcept;
+    // Schedules a new connection of a persistent service through its template (made if
+    // needed). Returns the real's index in svc.reals or kNoReal; *tmpl gets the template.
+    int32_t persist_pick(const Service& svc, const Parsed& p, uint32_t now,
+                         uint32_t* tmpl) noexcept;
     void remove_conn(uint32_t idx) noexcept;
     void gauge(const Conn& c, bool add) noexcept;
     void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;

@@ -77,10 +77,10 @@ TEST_CASE("conn table: the sweep removes expired entries only, within its budget
     }
     int seen = 0;
     // A budget of 10 entries examines 10 slots: at most 10 removals.
-    CHECK(t.sweep(200, 10, [&](const Conn&) { ++seen; }) <= 10);
+    CHECK(t.sweep(200, 10, [&](const Conn&) { ++seen; return true; }) <= 10);
     uint32_t total = uint32_t(seen);
     for (int turn = 0; turn < 20; ++turn) {
-        total += t.sweep(200, 10, [&](const Conn&) { ++seen; });
+        total += t.sweep(200, 10, [&](const Conn&) { ++seen; return true; });
     }
     CHECK(total == 50);
     CHECK(t.size() == 50);
@@ -93,8 +93,8 @@ TEST_CASE("conn table: the sweep removes expired entries only, within its budget
     // Wrap-safe clock: an entry that expires after the 32-bit ms clock wraps.
     ConnTable w(4);
     REQUIRE(w.insert(make_conn(1, 0x00000010u)) != ConnTable::kNone);
-    CHECK(w.sweep(0xfffffff0u, 4, [](const Conn&) {}) == 0);
-    CHECK(w.sweep(0x00000011u, 4, [](const Conn&) {}) == 1);
+    CHECK(w.sweep(0xfffffff0u, 4, [](const Conn&) { return true; }) == 0);
+    CHECK(w.sweep(0x00000011u, 4, [](const Conn&) { return true; }) == 1);
 }
 
 TEST_CASE("conn table: churn keeps the index consistent", "[conn]") {

@@ -342,7 +342,7 @@ TEST_CASE("process: an unresolved next hop is counted and resolution requested",
 
 TEST_CASE("process: with two workers both directions hash to the same owner", "[process]") {
     Pkt syn;
-    const uint16_t owner = Worker::owner_of(syn.src, htons(syn.sport), 2);
+    const uint16_t owner = Worker::owner_of(syn.src, 2);
     Fixture mine(2, owner);
     Fixture other(2, uint16_t(1 - owner));
     other.send({syn.build()}, 0);
@@ -553,4 +553,131 @@ TEST_CASE("process: tun over the MTU without DF sends outer fragments", "[proces
     CHECK(payload == Bytes(in.begin() + 14, in.end()));
     CHECK(fx.w->counters.tunnel_fragments.get() == 2);
     CHECK(fx.w->counters.tunnel_encapsulated.get() == 1);
+}
+
+namespace {
+
+const char* kPersistConfig = R"(
+eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "198.51.100.1/24"; mac = "02:00:00:00:00:01"; },
+               { port = 1; address = "10.10.0.1/24"; mac = "02:00:00:00:01:01"; } );
+connections = { capacity = 64; };
+services = (
+  { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "rr"; persistence = 10;
+    persistence_mask = "255.255.255.0";
+    reals = ( { address = "10.10.0.2"; }, { address = "10.10.0.3"; } ); },
+  { vip = "198.51.100.10"; port = 53; protocol = "udp"; scheduler = "rr"; persistence = 10;
+    reals = ( { address = "10.10.0.2"; }, { address = "10.10.0.3"; } ); }
+);
+)";
+
+// Which real (last byte of the destination MAC: 0x12 or 0x13) a frame went to.
+int real_of(const Bytes& f) { return f[5]; }
+
+Pkt syn_from(const char* client, uint16_t sport) {
+    Pkt p;
+    p.src = ip(client);
+    p.sport = sport;
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("process: persistence keeps a client (and its /24) on one real", "[process][persist]") {
+    Fixture fx(1, 0, 64, kPersistConfig);
+    fx.set_neigh("198.51.100.3", 0x03, 0);
+    std::vector<Bytes> in;
+    for (uint16_t port = 1000; port < 1006; ++port) {
+        in.push_back(syn_from("198.51.100.2", port).build());
+    }
+    in.push_back(syn_from("198.51.100.3", 2000).build());  // same /24: same template
+    fx.send(in, 0);
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 7);
+    for (const Bytes& f : out) {
+        CHECK(real_of(f) == 0x12);
+    }
+    CHECK(fx.w->real_stats[0].persist.get() == 1);  // one template
+    CHECK(fx.w->real_stats[0].inactive.get() == 7);
+    CHECK(fx.w->conns.size() == 8);  // templates count toward the table
+
+    // UDP, mask /32: two clients alternate, each then sticks.
+    std::vector<Bytes> u;
+    for (int i = 0; i < 4; ++i) {
+        Pkt d = syn_from(i % 2 == 0 ? "198.51.100.2" : "198.51.100.3", uint16_t(3000 + i));
+        d.proto = 17;
+        d.dport = 53;
+        u.push_back(d.build());
+    }
+    fx.send(u, 0);
+    const auto uo = fx.take(1);
+    REQUIRE(uo.size() == 4);
+    CHECK(real_of(uo[0]) == 0x12);
+    CHECK(real_of(uo[1]) == 0x13);
+    CHECK(real_of(uo[2]) == 0x12);
+    CHECK(real_of(uo[3]) == 0x13);
+}
+
+TEST_CASE("process: a template outlives its connections, then expires", "[process][persist]") {
+    Fixture fx(1, 0, 64, kPersistConfig);
+    fx.send({syn_from("198.51.100.2", 1000).build()}, 0, 1000);
+    REQUIRE(real_of(fx.take(1).at(0)) == 0x12);
+    // Another client takes the next real; the first keeps its own 5 s later.
+    fx.send({syn_from("192.0.2.7", 1000).build()}, 0, 1500);
+    CHECK(real_of(fx.take(1).at(0)) == 0x13);
+    fx.send({syn_from("198.51.100.2", 1001).build()}, 0, 6000);
+    CHECK(real_of(fx.take(1).at(0)) == 0x12);
+    // 30 s later the connections (SYN_RECV, 60 s) still hold the template although its own
+    // 10 s are over.
+    fx.w->expire(36000, 64);
+    fx.send({syn_from("198.51.100.2", 1002).build()}, 0, 36000);
+    CHECK(real_of(fx.take(1).at(0)) == 0x12);
+    // When all are gone, so is the template: the next connection is scheduled afresh.
+    fx.w->expire(200000, 64);  // the connections go; a template visited before them lives on
+    fx.w->expire(202000, 64);  // for a moment, and goes on the next pass
+    CHECK(fx.w->conns.size() == 0);
+    CHECK(fx.w->real_stats[0].persist.get() == 0);
+    fx.send({syn_from("192.0.2.8", 1003).build(), syn_from("198.51.100.2", 1003).build()}, 0,
+            202000);
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 2);
+    CHECK(real_of(out[0]) == 0x12);  // rr's next pick
+    CHECK(real_of(out[1]) == 0x13);  // and the one after: no template held the client
+
+}
+
+TEST_CASE("process: a template whose real left the service is re-pointed", "[process][persist]") {
+    Fixture fx(1, 0, 64, kPersistConfig);
+    fx.send({syn_from("198.51.100.2", 1000).build()}, 0);
+    REQUIRE(real_of(fx.take(1).at(0)) == 0x12);
+    // The new config drops 10.10.0.2 (the snapshot swaps, the table stays).
+    std::string cfg = kPersistConfig;
+    const std::string gone = R"({ address = "10.10.0.2"; }, )";
+    cfg.erase(cfg.find(gone), gone.size());
+    std::array<rte_ether_addr, kMaxPorts> macs{};
+    macs[0] = {{0x02, 0, 0, 0, 0, 0x01}};
+    macs[1] = {{0x02, 0, 0, 0, 1, 0x01}};
+    fx.snap = lb::ctl::build_snapshot(lb::ctl::parse_config(cfg, "unit.conf"), macs, 1, 2);
+    // The old connection still goes to its real; a new one goes to the remaining real and
+    // the template follows.
+    Pkt ack = syn_from("198.51.100.2", 1000);
+    ack.tcp_flags = 0x10;
+    fx.send({ack.build(), syn_from("198.51.100.2", 1001).build(),
+             syn_from("198.51.100.2", 1002).build()}, 0);
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 3);
+    CHECK(real_of(out[0]) == 0x12);
+    CHECK(real_of(out[1]) == 0x13);
+    CHECK(real_of(out[2]) == 0x13);
+}
+
+TEST_CASE("process: with persistence, workers own clients by their masked address",
+          "[process][persist]") {
+    const uint16_t owner = Worker::owner_of(ip("198.51.100.0"), 2);
+    Fixture other(2, uint16_t(1 - owner), 64, kPersistConfig);
+    CHECK(other.snap->owner_mask == ip("255.255.255.0"));
+    other.send({syn_from("198.51.100.2", 1000).build(), syn_from("198.51.100.3", 1001).build()},
+               0);
+    CHECK(other.w->redirect[owner].n == 2);  // the whole /24 goes to one worker
 }
