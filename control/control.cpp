@@ -269,6 +269,13 @@ Status Control::status() const {
         ss.port = rte_be_to_cpu_16(s.port);
         ss.scheduler = sched_name(s.sched);
         ss.persistence = s.persistence;
+        ss.persist_mask = rte_be_to_cpu_32(s.persist_mask);
+        for (const char* f : {"fallback", "port"}) {
+            const uint8_t bit = f[0] == 'f' ? dp::kSchedFallback : dp::kSchedPort;
+            if ((s.sched_flags & bit) != 0) {
+                ss.sched_flags += (ss.sched_flags.empty() ? "" : ",") + ss.scheduler + "-" + f;
+            }
+        }
         ss.conns = sum(&TC::conns, false, s.stats_slot);
         ss.in_pkts = sum(&TC::in_pkts, false, s.stats_slot);
         ss.out_pkts = sum(&TC::out_pkts, false, s.stats_slot);
@@ -282,6 +289,7 @@ Status Control::status() const {
             rs.weight = r.weight;
             rs.active = sum(&TC::active, true, r.stats_slot);
             rs.inactive = sum(&TC::inactive, true, r.stats_slot);
+            rs.persist = sum(&TC::persist, true, r.stats_slot);
             rs.conns = sum(&TC::conns, true, r.stats_slot);
             rs.in_pkts = sum(&TC::in_pkts, true, r.stats_slot);
             rs.out_pkts = sum(&TC::out_pkts, true, r.stats_slot);

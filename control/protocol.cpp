@@ -13,8 +13,8 @@ namespace {
 
 // Smallest encodings, used to reject counts that cannot fit in the bytes that remain.
 constexpr size_t kStringMin = 4;
-constexpr size_t kRealSize = 4 + 2 + 1 + 4 + 7 * 8;
-constexpr size_t kServiceMin = 1 + 4 + 2 + kStringMin + 4 + 5 * 8 + 4;
+constexpr size_t kRealSize = 4 + 2 + 1 + 4 + 8 * 8;
+constexpr size_t kServiceMin = 1 + 4 + 2 + kStringMin + 4 + 4 + kStringMin + 5 * 8 + 4;
 
 constexpr uint8_t kTcp = 6;
 constexpr uint8_t kUdp = 17;
@@ -197,6 +197,8 @@ std::vector<uint8_t> encode_status(const Status& s) {
         w.u16(svc.port);
         w.str(svc.scheduler, "scheduler name");
         w.u32(svc.persistence);
+        w.u32(svc.persist_mask);
+        w.str(svc.sched_flags, "scheduler flags");
         w.u64(svc.conns);
         w.u64(svc.in_pkts);
         w.u64(svc.out_pkts);
@@ -210,6 +212,7 @@ std::vector<uint8_t> encode_status(const Status& s) {
             w.u32(rs.weight);
             w.u64(rs.active);
             w.u64(rs.inactive);
+            w.u64(rs.persist);
             w.u64(rs.conns);
             w.u64(rs.in_pkts);
             w.u64(rs.out_pkts);
@@ -238,6 +241,8 @@ Status decode_status(const std::vector<uint8_t>& payload) {
         svc.port = r.u16("service port");
         svc.scheduler = r.str("scheduler name");
         svc.persistence = r.u32("persistence");
+        svc.persist_mask = r.u32("persistence mask");
+        svc.sched_flags = r.str("scheduler flags");
         svc.conns = r.u64("service conns");
         svc.in_pkts = r.u64("service in_pkts");
         svc.out_pkts = r.u64("service out_pkts");
@@ -256,6 +261,7 @@ Status decode_status(const std::vector<uint8_t>& payload) {
             rs.weight = r.u32("weight");
             rs.active = r.u64("active connections");
             rs.inactive = r.u64("inactive connections");
+            rs.persist = r.u64("persistence templates");
             rs.conns = r.u64("real conns");
             rs.in_pkts = r.u64("real in_pkts");
             rs.out_pkts = r.u64("real out_pkts");

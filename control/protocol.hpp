@@ -31,7 +31,7 @@ struct RealStatus {
     uint16_t port = 0;
     uint8_t forward = 0;  // dp::Forward
     uint32_t weight = 0;
-    uint64_t active = 0, inactive = 0;
+    uint64_t active = 0, inactive = 0, persist = 0;  // persist: persistence templates
     uint64_t conns = 0, in_pkts = 0, out_pkts = 0, in_bytes = 0, out_bytes = 0;
 };
 
@@ -41,6 +41,8 @@ struct ServiceStatus {
     uint16_t port = 0;
     std::string scheduler;  // "rr", "wrr", ...
     uint32_t persistence = 0;  // seconds, 0 = not persistent
+    uint32_t persist_mask = 0xFFFFFFFF;  // host order
+    std::string sched_flags;   // ipvsadm's names, comma-separated: "sh-fallback,sh-port"
     uint64_t conns = 0, in_pkts = 0, out_pkts = 0, in_bytes = 0, out_bytes = 0;
     std::vector<RealStatus> reals;
 };

@@ -203,8 +203,14 @@ void append_service(std::string& out, const ServiceStatus& svc, const ListOption
         return;
     }
     out += service_name(svc) + " " + svc.scheduler;
+    if (!svc.sched_flags.empty()) {
+        out += " (" + svc.sched_flags + ")";
+    }
     if (svc.persistence != 0) {
         out += " persistent " + std::to_string(svc.persistence);
+        if (svc.persist_mask != 0xFFFFFFFF) {
+            out += " mask " + format_addr(svc.persist_mask);
+        }
     }
     out += '\n';
     for (const RealStatus* rs : reals) {
@@ -385,10 +391,13 @@ std::string format_number(uint64_t v, bool exact) {
     return pad_left(std::to_string(v / 1'000'000'000'000ULL), 8) + "T";
 }
 
-std::string format_addr_port(uint32_t addr, uint16_t port) {
+std::string format_addr(uint32_t addr) {
     return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 0xff) + "." +
-           std::to_string((addr >> 8) & 0xff) + "." + std::to_string(addr & 0xff) + ":" +
-           std::to_string(port);
+           std::to_string((addr >> 8) & 0xff) + "." + std::to_string(addr & 0xff);
+}
+
+std::string format_addr_port(uint32_t addr, uint16_t port) {
+    return format_addr(addr) + ":" + std::to_string(port);
 }
 
 std::string forward_name(uint8_t forward) {

@@ -126,6 +126,7 @@ ListOptions list_options(const Args& args);
 std::string format_number(uint64_t value, bool exact);
 
 // "10.0.0.1:80" from host-order address and port.
+std::string format_addr(uint32_t addr);  // host order, dotted quad
 std::string format_addr_port(uint32_t addr, uint16_t port);
 
 // ipvsadm's forward names for dp::Forward: "Masq", "Tunnel", "Route".

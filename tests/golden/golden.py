@@ -163,6 +163,8 @@ def check_ipv4(ip, quoted=False, what="frame"):
         assert _sum16(l4) == 0xFFFF, f"{what}: bad ICMP checksum"
         if l4[0] in (3, 4, 5, 11, 12) and len(l4) >= 28:
             check_ipv4(l4[8:], quoted=True, what=what + " (quote)")
+    elif proto == 4:
+        check_ipv4(l4, what=what + " (inner)")
 
 
 def _check_expected(frames, name):
@@ -197,3 +199,139 @@ def write(send0=(), send1=(), expect0=(), expect1=(), counters=None):
         with open(os.path.join(out, "expect.counters"), "w") as fh:
             for k, v in counters.items():
                 fh.write(f"{k} {v}\n")
+
+
+# --- IP-in-IP tunnel (forward = "tun") and direct routing (forward = "dr") ----------------------
+# Built from raw bytes with a checksum of our own, independent of scapy, so that the outer
+# header is exactly what the specification says and nothing scapy chooses.
+
+REAL3, REAL3_MAC = "10.10.0.4", "02:00:00:00:01:04"  # in the tun/dr cases' neighbours
+REAL_MAC[REAL3] = REAL3_MAC
+
+TUNNEL_TTL = 64
+ICMP_QUOTE_MAX = 548  # 576 (the minimum reassembly size) - 20 (IP) - 8 (ICMP)
+
+
+def _mac(text):
+    return bytes(int(x, 16) for x in text.split(":"))
+
+
+def _ip4(text):
+    return bytes(int(x) for x in text.split("."))
+
+
+def _csum(data):
+    return (~_sum16(data)) & 0xFFFF
+
+
+def eth_header(dst, src, ethertype=0x0800):
+    return _mac(dst) + _mac(src) + ethertype.to_bytes(2, "big")
+
+
+def ipv4_header(total_len, ip_id, flags_off, ttl, proto, src, dst, tos=0):
+    """A 20-byte IPv4 header (IHL 5) with its checksum."""
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, tos, total_len, ip_id, flags_off, ttl, proto, 0,
+                      _ip4(src), _ip4(dst))
+    return hdr[:10] + _csum(hdr).to_bytes(2, "big") + hdr[12:]
+
+
+def ip_of(frame):
+    """The IP packet a frame carries: the bytes after the Ethernet header, up to the IP total
+    length (any Ethernet padding left out)."""
+    raw = bytes(frame)
+    assert raw[12:14] == b"\x08\x00", "not an IPv4 frame"
+    tot = int.from_bytes(raw[16:18], "big")
+    return raw[14:14 + tot]
+
+
+def _inner_fields(inner):
+    tos = inner[1]
+    ip_id = int.from_bytes(inner[4:6], "big")
+    df = bool(inner[6] & 0x40)
+    return tos, ip_id, df
+
+
+def tun(frame, real, next_hop_mac, tunnel_src, eth_src=P1_MAC):
+    """What lb sends for `frame` to a tun real: Ether(next hop MAC <- egress port MAC) / outer
+    IPv4 (TOS, ID and DF of the inner packet, TTL 64, protocol 4, tunnel_src -> real) / the
+    inner IP packet exactly as received (no Ethernet padding). Raw bytes."""
+    inner = ip_of(frame)
+    tos, ip_id, df = _inner_fields(inner)
+    outer = ipv4_header(len(inner) + 20, ip_id, 0x4000 if df else 0, TUNNEL_TTL, 4,
+                        tunnel_src, real, tos=tos)
+    return eth_header(next_hop_mac, eth_src) + outer + inner
+
+
+def tun_fragments(frame, real, next_hop_mac, tunnel_src, mtu, eth_src=P1_MAC):
+    """The outer fragments lb sends for a non-DF `frame` whose tunnel packet exceeds `mtu`:
+    (mtu - 20) rounded down to 8 bytes of the inner packet per fragment, the outer header on
+    each (its own total length, MF on all but the last, offset in 8-byte units, ID = inner ID,
+    DF 0, TTL 64, protocol 4), in order. A list of raw frames."""
+    inner = ip_of(frame)
+    tos, ip_id, df = _inner_fields(inner)
+    assert not df and len(inner) + 20 > mtu
+    chunk = ((mtu - 20) // 8) * 8
+    frames = []
+    for off in range(0, len(inner), chunk):
+        piece = inner[off:off + chunk]
+        more = off + chunk < len(inner)
+        outer = ipv4_header(20 + len(piece), ip_id, (0x2000 if more else 0) | (off // 8),
+                            TUNNEL_TTL, 4, tunnel_src, real, tos=tos)
+        frames.append(eth_header(next_hop_mac, eth_src) + outer + piece)
+    return frames
+
+
+def frag_needed_reply(frame, mtu, client_mac, eth_src=P0_MAC):
+    """lb's answer to a DF `frame` whose tunnel packet exceeds the egress `mtu`: Ether(client's
+    or its gateway's MAC <- eth_src) / IPv4(TOS 0xc0, ID 0, no flags, TTL 64, protocol 1,
+    src = the packet's destination (the VIP), dst = its source) / ICMP(3, 4, next-hop MTU =
+    mtu - 20) / the received IP packet, at most 548 bytes of it. Raw bytes."""
+    inner = ip_of(frame)
+    quoted = inner[:ICMP_QUOTE_MAX]
+    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu - 20) + quoted
+    icmp = icmp[:2] + _csum(icmp).to_bytes(2, "big") + icmp[4:]
+    src = ".".join(str(b) for b in inner[16:20])
+    dst = ".".join(str(b) for b in inner[12:16])
+    ip = ipv4_header(20 + len(icmp), 0, 0, 64, 1, src, dst, tos=0xC0)
+    return eth_header(client_mac, eth_src) + ip + icmp
+
+
+def dr(frame, real_mac, eth_src=P1_MAC):
+    """What lb sends for `frame` to a dr real: Ether(real's MAC <- egress port MAC) / the IP
+    packet exactly as received. Raw bytes."""
+    return eth_header(real_mac, eth_src) + ip_of(frame)
+
+
+SYN_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1000, 0)), ("NOP", None),
+            ("WScale", 7)]
+
+
+def payload(n, seed=0):
+    """n deterministic bytes."""
+    return bytes((i * 7 + seed) & 0xFF for i in range(n))
+
+
+def client_tcp(sport, flags="S", seq=1, ack=0, ip_id=1, data=b"", client=CLIENT_A,
+               cmac=None, df=True, tos=0, ttl=64, opts=None, dst=VIP, dport=TCP_PORT):
+    """A client's TCP segment to the VIP as it arrives on port 0 (padded to 60 bytes if short).
+    opts None: SYN_OPTS on a SYN, none otherwise."""
+    if opts is None:
+        opts = SYN_OPTS if flags == "S" else []
+    f = Ether(dst=P0_MAC, src=cmac or CLIENT_MAC.get(client, ROUTER_OUT_MAC)) / \
+        IP(src=client, dst=dst, id=ip_id, flags="DF" if df else 0, tos=tos, ttl=ttl) / \
+        TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, window=502, options=opts)
+    if data:
+        f = f / Raw(data)
+    return pad(f)
+
+
+def client_udp(sport, data, ip_id=1, client=CLIENT_A, cmac=None, df=False, tos=0, ttl=64,
+               dst=VIP, dport=UDP_PORT, chksum=None):
+    """A client's UDP datagram to the VIP as it arrives on port 0 (padded to 60 bytes if
+    short)."""
+    u = UDP(sport=sport, dport=dport)
+    if chksum is not None:
+        u.chksum = chksum
+    return pad(Ether(dst=P0_MAC, src=cmac or CLIENT_MAC.get(client, ROUTER_OUT_MAC)) /
+               IP(src=client, dst=dst, id=ip_id, flags="DF" if df else 0, tos=tos, ttl=ttl) /
+               u / Raw(data))

@@ -11,8 +11,12 @@ Each test is a directory tests/golden/NNN_name/ with
     gen.py    writes send0.pcap (frames arriving on port 0, the outside), send1.pcap (port 1,
               the inside), expect0.pcap / expect1.pcap (frames lb must transmit on each port)
               and optionally expect.counters (`name value` lines) into the directory it is given
+A config-error test has lb.conf and expect.check_error instead of gen.py: `lb -c lb.conf --check`
+must exit 1, and its output must contain every non-empty line of expect.check_error (`#` starts
+a comment line; @RUNDIR@ is replaced as in lb.conf).
 For each test the runner runs gen.py into a fresh temporary directory (so nothing generated is
-ever stale or committed), runs `lb -c lb.conf --idle-exit 500 --stats-file counters.txt` there,
+ever stale or committed), checks that `lb -c lb.conf --check` accepts the config, runs
+`lb -c lb.conf --idle-exit 500 --stats-file counters.txt` there,
 compares out0/out1 with expect0/expect1 packet by packet (bytes only: net_pcap writes its own
 timestamps) and the counters with expect.counters. NAME selects tests by directory name or
 its NNN prefix. Exit status 1 if any test failed, 2 on a usage error.
@@ -205,7 +209,53 @@ def run_test(name, lb, python, keep):
     return why
 
 
+CHECK_ERROR = "expect.check_error"
+
+
+def write_conf(src, run_dir):
+    with open(os.path.join(src, "lb.conf")) as fh:
+        conf = fh.read().replace("@RUNDIR@", run_dir)
+    path = os.path.join(run_dir, "lb.conf")
+    with open(path, "w") as fh:
+        fh.write(conf)
+    return path
+
+
+def run_check(lb, conf, run_dir):
+    """`lb -c conf --check`: (exit status, output)."""
+    try:
+        proc = subprocess.run([lb, "-c", conf, "--check"], cwd=run_dir, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None, f"lb --check did not exit within {TIMEOUT_S} s"
+    return proc.returncode, (proc.stdout + proc.stderr)
+
+
+def run_check_error(src, run_dir, lb):
+    """A config-error test: --check must refuse lb.conf with the expected message."""
+    conf = write_conf(src, run_dir)
+    with open(os.path.join(src, CHECK_ERROR)) as fh:
+        want = [line.strip().replace("@RUNDIR@", run_dir) for line in fh
+                if line.strip() and not line.lstrip().startswith("#")]
+    if not want:
+        return f"{CHECK_ERROR} holds no expected text"
+    rc, out = run_check(lb, conf, run_dir)
+    if rc is None:
+        return out
+    problems = []
+    if rc != 1:
+        problems.append(f"lb --check exited with status {rc}, expected 1")
+    missing = [w for w in want if w not in out]
+    if missing:
+        problems.append("lb --check output lacks:\n" + "\n".join(f"    {w!r}" for w in missing))
+    if problems:
+        problems.append("lb --check said:\n" + tail(out))
+    return "\n".join(problems) if problems else None
+
+
 def run_in(src, run_dir, lb, python):
+    if os.path.exists(os.path.join(src, CHECK_ERROR)):
+        return run_check_error(src, run_dir, lb)
     gen = subprocess.run([python, os.path.join(src, "gen.py"), run_dir], cwd=run_dir,
                          capture_output=True, text=True, timeout=120)
     if gen.returncode != 0:
@@ -213,10 +263,10 @@ def run_in(src, run_dir, lb, python):
     for f in ("send0.pcap", "send1.pcap", "expect0.pcap", "expect1.pcap"):
         if not os.path.exists(os.path.join(run_dir, f)):
             return f"gen.py wrote no {f}"
-    with open(os.path.join(src, "lb.conf")) as fh:
-        conf = fh.read().replace("@RUNDIR@", run_dir)
-    with open(os.path.join(run_dir, "lb.conf"), "w") as fh:
-        fh.write(conf)
+    conf = write_conf(src, run_dir)
+    rc, out = run_check(lb, conf, run_dir)
+    if rc != 0:
+        return f"lb --check refused lb.conf (status {rc})\n{tail(out)}"
 
     cmd = [lb, "-c", os.path.join(run_dir, "lb.conf"), "--idle-exit", str(IDLE_EXIT_MS),
            "--stats-file", "counters.txt"]
@@ -301,7 +351,8 @@ def main():
         print(f"run.py: {lb}: no such executable (build it, or pass --lb)", file=sys.stderr)
         return 2
     tests = sorted(d for d in os.listdir(HERE)
-                   if os.path.isfile(os.path.join(HERE, d, "gen.py"))
+                   if (os.path.isfile(os.path.join(HERE, d, "gen.py"))
+                       or os.path.isfile(os.path.join(HERE, d, CHECK_ERROR)))
                    and os.path.isfile(os.path.join(HERE, d, "lb.conf")))
     if args.names:
         chosen = []

@@ -105,6 +105,7 @@ Status extreme_status() {
 bool same_real(const RealStatus& a, const RealStatus& b) {
     return a.addr == b.addr && a.port == b.port && a.forward == b.forward &&
            a.weight == b.weight && a.active == b.active && a.inactive == b.inactive &&
+           a.persist == b.persist &&
            a.conns == b.conns && a.in_pkts == b.in_pkts && a.out_pkts == b.out_pkts &&
            a.in_bytes == b.in_bytes && a.out_bytes == b.out_bytes;
 }
@@ -120,6 +121,8 @@ void check_same(const Status& a, const Status& b) {
         CHECK(x.port == y.port);
         CHECK(x.scheduler == y.scheduler);
         CHECK(x.persistence == y.persistence);
+        CHECK(x.persist_mask == y.persist_mask);
+        CHECK(x.sched_flags == y.sched_flags);
         CHECK(x.conns == y.conns);
         CHECK(x.in_pkts == y.in_pkts);
         CHECK(x.out_pkts == y.out_pkts);
