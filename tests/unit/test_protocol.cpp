@@ -712,6 +712,16 @@ TEST_CASE("lbctl -L -n prints what ipvsadm -L -n prints", "[lbctl]") {
         "  -> 10.1.0.1:53                  Tunnel  100    0          12345     \n";
     CHECK(format_list(sample_status(), ListOptions{}) == expect);
 
+    // Scheduler flags and a persistence mask, as ipvsadm 1.28+ prints them.
+    Status flagged;
+    flagged.conn_capacity = 4096;
+    flagged.services.push_back(service(6, ip(10, 0, 0, 1), 80, "sh", 300, {0, 0, 0, 0, 0}, {}));
+    flagged.services[0].sched_flags = "sh-fallback,sh-port";
+    flagged.services[0].persist_mask = 0xFFFFFF00;
+    CHECK_THAT(format_list(flagged, ListOptions{}),
+               Catch::EndsWith("TCP  10.0.0.1:80 sh (sh-fallback,sh-port) persistent 300 mask "
+                               "255.255.255.0\n"));
+
     Status empty;
     empty.conn_capacity = 4096;
     CHECK(format_list(empty, ListOptions{}) ==
