@@ -5,6 +5,9 @@
   client.py upload     --host H [--port P] --size N     POST /upload N bytes, check the answer
   client.py concurrent --host H [--port P] --count N    N GET / at once, one connection each
   client.py udp        --host H --port P --count N      N datagrams from N source ports
+                       [--size B] [--no-df]             B-byte payloads; DF clear (no PMTU
+                                                        discovery: the kernel sends them whole
+                                                        up to the interface MTU)
 
 Each prints what it saw and exits 0 only if everything succeeded. Every TCP operation makes
 exactly one connection per request and never retries, so callers can count connections.
@@ -21,6 +24,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpd import expected_sha256, payload  # noqa: E402  the servers' own generator
 
+IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)  # linux/in.h
+IP_PMTUDISC_DONT = getattr(socket, "IP_PMTUDISC_DONT", 0)
 PAGE_RE = re.compile(rb"^(rs\d+) (\d+\.\d+\.\d+\.\d+), it works!\n$")
 
 
@@ -145,8 +150,13 @@ def cmd_udp(a):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             socks.append(s)
             s.settimeout(a.timeout)
+            if a.no_df:
+                s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
             s.connect((a.host, a.port))  # answers from any other address:port are not accepted
-            s.send(b"hello %d\n" % i)
+            msg = b"hello %d\n" % i
+            if a.size is not None:
+                msg = (msg * (a.size // len(msg) + 1))[:a.size]
+            s.send(msg)
             try:
                 data = s.recv(65535)
                 print("%d %s" % (s.getsockname()[1], data.decode(errors="replace").strip()))
@@ -172,6 +182,9 @@ def main():
             p.add_argument("--size", type=int, required=True)
         else:
             p.add_argument("--count", type=int, default=200 if name == "concurrent" else 10)
+        if name == "udp":
+            p.add_argument("--size", type=int, help="payload bytes (default: \"hello N\\n\")")
+            p.add_argument("--no-df", action="store_true", help="send with DF clear")
     a = ap.parse_args()
     try:
         return {"download": cmd_download, "upload": cmd_upload, "concurrent": cmd_concurrent,

@@ -116,11 +116,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True, help="server name shown on the page, e.g. rs1")
-    ap.add_argument("--addr", required=True, help="address to listen on and show on the page")
+    ap.add_argument("--addr", required=True, help="the server's address, shown on the page")
+    ap.add_argument("--listen", help="address to listen on (default --addr; the VIP for tun/dr)")
     ap.add_argument("--port", type=int, default=80)
     a = ap.parse_args()
     Handler.page = ("%s %s, it works!\n" % (a.name, a.addr)).encode()
-    with Server((a.addr, a.port), Handler) as srv:
+    with Server((a.listen or a.addr, a.port), Handler) as srv:
         try:
             srv.serve_forever()
         except KeyboardInterrupt:

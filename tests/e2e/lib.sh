@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # The namespace lab shared by tools/lab and tests/e2e: one client, one director, one switch and
-# two real servers, each in its own network namespace, the way the LVS-NAT experiment wires them.
+# two real servers, each in its own network namespace, wired the way the LVS experiments wire them.
+# `lab_mode nat|tun|dr` picks the experiment (default nat); lab_up builds it.
+#
+# nat (LVS-NAT): two segments, the director in between; the reals' gateway is the director.
 #
 #   lbt-client           lbt-dir (lb runs here)          lbt-sw             lbt-rs1 / lbt-rs2
 #   eth0 198.51.100.2 -- lb-ext    [lb]    lb-int -- sw-dir  br0  sw-rs1 -- eth0 10.10.0.2
@@ -8,8 +11,25 @@
 #                                                                            gw 10.10.0.1
 #
 # lb owns lb-ext (DPDK port 0, 198.51.100.1, VIP 198.51.100.10) and lb-int (port 1, 10.10.0.1)
-# through net_af_packet; the director's kernel holds no address, so everything crossing it is lb.
-# Only namespaces are created: the host's own interfaces and routes are never touched.
+# through net_af_packet.
+#
+# tun (LVS-TUN) and dr (LVS-DR): one segment, everybody on one bridge; the reals hold the VIP
+# and answer the client directly, the director only sees the client's half of each connection.
+#
+#   lbt-client eth0 198.51.100.2 -- sw-cl  \
+#   lbt-dir    lb-ext  [lb]          -- sw-dir  br0 (lbt-sw)
+#   lbt-rs1    eth0 198.51.100.11 -- sw-rs1 /  |
+#   lbt-rs2    eth0 198.51.100.12 -- sw-rs2 ---'
+#
+# lb owns lb-ext (DPDK port 0, 198.51.100.1/24, VIP 198.51.100.10). The reals hold the VIP as a
+# /32 with arp_ignore=1 / arp_announce=2 (so only lb answers ARP for it): dr on lo; tun on the
+# TUN device tunl-lb of lb-ipip-decap, the user-space IP-in-IP decapsulator (this kernel may
+# have no ipip module), with rp_filter off. Their web and UDP servers listen on the VIP (ports
+# 80 and 53: tun and dr cannot rewrite ports).
+#
+# In every mode the director's kernel holds no address on lb's interfaces, so everything
+# crossing them is lb. Only namespaces are created: the host's own interfaces and routes are
+# never touched.
 #
 # Source this file; it defines functions and variables only. All functions need root.
 
@@ -29,15 +49,45 @@ LAB_NS_RS1=lbt-rs1
 LAB_NS_RS2=lbt-rs2
 LAB_ALL_NS=("$LAB_NS_CLIENT" "$LAB_NS_DIR" "$LAB_NS_SW" "$LAB_NS_RS1" "$LAB_NS_RS2")
 
+LAB_DECAP="$LAB_BUILD/tools/lb-ipip-decap"
+LAB_TUN_DEV=tunl-lb  # the decapsulator's TUN device on each real (tun mode)
+
 LAB_CLIENT_IP=198.51.100.2
 LAB_DIR_EXT_IP=198.51.100.1
 LAB_VIP=198.51.100.10
-LAB_DIR_INT_IP=10.10.0.1
-LAB_RS1_IP=10.10.0.2
-LAB_RS2_IP=10.10.0.3
 LAB_HTTP_PORT=80
 LAB_UDP_VPORT=53
-LAB_UDP_RPORT=5353
+
+# lab_mode nat|tun|dr: the experiment lab_up builds, and the addresses that go with it:
+#   LAB_RS1_IP, LAB_RS2_IP  the reals' own addresses
+#   LAB_DIR_RS_IP           the director's address on the reals' segment
+#   LAB_DIR_INT_IP          nat only: the director's inside address (the reals' gateway)
+#   LAB_UDP_RPORT           the reals' UDP port (nat rewrites 53 to it; tun and dr cannot)
+# shellcheck disable=SC2034  # read by the scripts that source this file
+lab_mode() {
+    case "$1" in
+    nat)
+        LAB_DIR_INT_IP=10.10.0.1
+        LAB_RS1_IP=10.10.0.2
+        LAB_RS2_IP=10.10.0.3
+        LAB_DIR_RS_IP=$LAB_DIR_INT_IP
+        LAB_UDP_RPORT=5353
+        ;;
+    tun | dr)
+        LAB_DIR_INT_IP=
+        LAB_RS1_IP=198.51.100.11
+        LAB_RS2_IP=198.51.100.12
+        LAB_DIR_RS_IP=$LAB_DIR_EXT_IP
+        LAB_UDP_RPORT=$LAB_UDP_VPORT
+        ;;
+    *)
+        lab_die "unknown lab mode '$1' (nat, tun or dr)"
+        return 1
+        ;;
+    esac
+    LAB_MODE=$1
+}
+lab_mode nat
 
 LAB_LB_PID=
 
@@ -113,7 +163,8 @@ lab_down() {
     LAB_LB_PID=
 }
 
-# Build the namespaces and wires. Deletes the leftovers of an earlier run first.
+# Build the namespaces and wires of the experiment chosen with lab_mode (default nat). Deletes
+# the leftovers of an earlier run first.
 lab_up() {
     lab_require_root || return 1
     lab_down
@@ -129,68 +180,157 @@ lab_up() {
     ip -n "$LAB_NS_SW" link add br0 type bridge stp_state 0 forward_delay 0 || return 1
     ip -n "$LAB_NS_SW" link set br0 up
 
-    # client eth0 <-> director lb-ext
+    case "$LAB_MODE" in
+    nat) lab_up_nat ;;
+    tun | dr) lab_up_segment ;;
+    esac
+}
+
+# Plugs veth NS/IF into the switch as port SWPORT.
+lab_sw_port() {  # NS IF SWPORT
+    ip link add "$2" netns "$1" type veth peer name "$3" netns "$LAB_NS_SW" || return 1
+    ip -n "$LAB_NS_SW" link set "$3" master br0
+    lab_offloads_off "$LAB_NS_SW" "$3"
+    ip -n "$LAB_NS_SW" link set "$3" up
+}
+
+# The director's side of a veth: link up, no addresses, no IPv6, offloads off. lb attaches to it
+# with af_packet.
+lab_dir_port() {  # IF
+    ip netns exec "$LAB_NS_DIR" sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" >/dev/null 2>&1 || true
+    lab_offloads_off "$LAB_NS_DIR" "$1"
+    ip -n "$LAB_NS_DIR" link set "$1" up
+}
+
+lab_host_port() {  # NS IP/LEN: eth0 of a client or real, offloads off, address, up
+    lab_offloads_off "$1" eth0
+    ip -n "$1" addr add "$2" dev eth0
+    ip -n "$1" link set eth0 up
+}
+
+lab_up_nat() {
+    # client eth0 <-> director lb-ext; director lb-int <-> switch; reals <-> switch
     ip link add eth0 netns "$LAB_NS_CLIENT" type veth peer name lb-ext netns "$LAB_NS_DIR" ||
         return 1
-    # director lb-int <-> switch sw-dir
-    ip link add lb-int netns "$LAB_NS_DIR" type veth peer name sw-dir netns "$LAB_NS_SW" ||
-        return 1
-    # reals eth0 <-> switch sw-rsN
-    ip link add eth0 netns "$LAB_NS_RS1" type veth peer name sw-rs1 netns "$LAB_NS_SW" || return 1
-    ip link add eth0 netns "$LAB_NS_RS2" type veth peer name sw-rs2 netns "$LAB_NS_SW" || return 1
-
-    local port
-    for port in sw-dir sw-rs1 sw-rs2; do
-        ip -n "$LAB_NS_SW" link set "$port" master br0
-        lab_offloads_off "$LAB_NS_SW" "$port"
-        ip -n "$LAB_NS_SW" link set "$port" up
-    done
-
-    # The director: link up, no addresses, no IPv6, offloads off. lb attaches with af_packet.
-    for port in lb-ext lb-int; do
-        ip netns exec "$LAB_NS_DIR" sysctl -qw "net.ipv6.conf.$port.disable_ipv6=1" \
-            >/dev/null 2>&1 || true
-        lab_offloads_off "$LAB_NS_DIR" "$port"
-        ip -n "$LAB_NS_DIR" link set "$port" up
-    done
+    lab_sw_port "$LAB_NS_DIR" lb-int sw-dir || return 1
+    lab_sw_port "$LAB_NS_RS1" eth0 sw-rs1 || return 1
+    lab_sw_port "$LAB_NS_RS2" eth0 sw-rs2 || return 1
+    lab_dir_port lb-ext
+    lab_dir_port lb-int
 
     # The client, on-link with the VIP.
-    lab_offloads_off "$LAB_NS_CLIENT" eth0
-    ip -n "$LAB_NS_CLIENT" addr add "$LAB_CLIENT_IP/24" dev eth0
-    ip -n "$LAB_NS_CLIENT" link set eth0 up
+    lab_host_port "$LAB_NS_CLIENT" "$LAB_CLIENT_IP/24"
     ip -n "$LAB_NS_CLIENT" route add default via "$LAB_DIR_EXT_IP"
 
     # The real servers: the director's inside address is their default gateway (LVS-NAT).
-    local rs ip
+    local rs ns ip
     for rs in "$LAB_NS_RS1:$LAB_RS1_IP" "$LAB_NS_RS2:$LAB_RS2_IP"; do
         ns=${rs%%:*}
         ip=${rs#*:}
-        lab_offloads_off "$ns" eth0
-        ip -n "$ns" addr add "$ip/24" dev eth0
-        ip -n "$ns" link set eth0 up
+        lab_host_port "$ns" "$ip/24"
         ip -n "$ns" route add default via "$LAB_DIR_INT_IP"
     done
 }
 
-# Start httpd.py and udp_echo.py on both reals and wait until they answer locally.
+# tun and dr: client, director and reals on one bridge (the LVS "one network" set-up).
+lab_up_segment() {
+    lab_sw_port "$LAB_NS_CLIENT" eth0 sw-cl || return 1
+    lab_sw_port "$LAB_NS_DIR" lb-ext sw-dir || return 1
+    lab_sw_port "$LAB_NS_RS1" eth0 sw-rs1 || return 1
+    lab_sw_port "$LAB_NS_RS2" eth0 sw-rs2 || return 1
+    lab_dir_port lb-ext
+    lab_host_port "$LAB_NS_CLIENT" "$LAB_CLIENT_IP/24"
+
+    local rs ns ip
+    for rs in "$LAB_NS_RS1:$LAB_RS1_IP" "$LAB_NS_RS2:$LAB_RS2_IP"; do
+        ns=${rs%%:*}
+        ip=${rs#*:}
+        # The VIP is on this host too, but only lb may answer ARP for it: reply only for
+        # addresses of the interface asked on (arp_ignore=1), and announce only eth0's own
+        # address as the sender of our ARP requests (arp_announce=2).
+        ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+            net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.default.arp_ignore=1 \
+            net.ipv4.conf.default.arp_announce=2 >/dev/null || return 1
+        lab_host_port "$ns" "$ip/24"
+        ip netns exec "$ns" sysctl -qw net.ipv4.conf.eth0.arp_ignore=1 \
+            net.ipv4.conf.eth0.arp_announce=2 >/dev/null || return 1
+        if [ "$LAB_MODE" = dr ]; then
+            ip -n "$ns" addr add "$LAB_VIP/32" dev lo || return 1
+        else
+            lab_start_decap "$ns" "$ip" || return 1
+        fi
+    done
+}
+
+# tun: start lb-ipip-decap on real NS (own address IP), wait for its TUN device, give it the VIP.
+lab_start_decap() {  # NS IP
+    local ns=$1 ip=$2 name=${1#lbt-} i
+    [ -x "$LAB_DECAP" ] || {
+        lab_die "$LAB_DECAP not built"
+        return 1
+    }
+    # rp_filter off: the client's packets come in on the TUN device, its route is via eth0.
+    # "default" covers the TUN device created below, "all" because the check uses the maximum.
+    ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
+        net.ipv4.conf.default.rp_filter=0 >/dev/null || return 1
+    ip netns exec "$ns" "$LAB_DECAP" --dev "$LAB_TUN_DEV" --local "$ip" \
+        >"$LAB_RUN/decap-$name.log" 2>&1 9>&- &
+    echo $! >"$LAB_RUN/decap-$name.pid"
+    for i in $(seq 1 50); do  # up to 5 s
+        ip -n "$ns" link show "$LAB_TUN_DEV" >/dev/null 2>&1 && break
+        kill -0 "$(cat "$LAB_RUN/decap-$name.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    ip -n "$ns" link show "$LAB_TUN_DEV" >/dev/null 2>&1 || {
+        lab_die "lb-ipip-decap on $name did not create $LAB_TUN_DEV:" \
+            "$(cat "$LAB_RUN/decap-$name.log")"
+        return 1
+    }
+    ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$LAB_TUN_DEV.rp_filter=0" >/dev/null || return 1
+    ip -n "$ns" addr add "$LAB_VIP/32" dev "$LAB_TUN_DEV" || return 1
+    ip -n "$ns" link set "$LAB_TUN_DEV" up mtu 1500 || return 1
+}
+
+# tun: ask every decapsulator for its counters (SIGUSR1) and print the latest line of each, as
+# `rs1 received=... delivered=... ...`.
+lab_decap_counters() {
+    local name pid
+    for name in rs1 rs2; do
+        pid=$(cat "$LAB_RUN/decap-$name.pid" 2>/dev/null) || continue
+        kill -USR1 "$pid" 2>/dev/null || continue
+    done
+    sleep 0.3
+    for name in rs1 rs2; do
+        [ -f "$LAB_RUN/decap-$name.log" ] || continue
+        echo "$name $(grep 'received=' "$LAB_RUN/decap-$name.log" | tail -n 1 | sed 's/^[^:]*: //')"
+    done
+}
+
+# Start httpd.py and udp_echo.py on both reals and wait until they answer locally. In nat they
+# listen on the real's own address; in tun and dr on the VIP (and name the real's address).
 lab_start_reals() {
     mkdir -p "$LAB_RUN"
-    local spec ns name ip
+    local spec ns name ip listen
     for spec in "$LAB_NS_RS1:rs1:$LAB_RS1_IP" "$LAB_NS_RS2:rs2:$LAB_RS2_IP"; do
         IFS=: read -r ns name ip <<<"$spec"
+        listen=$ip
+        [ "$LAB_MODE" = nat ] || listen=$LAB_VIP
         ip netns exec "$ns" "$LAB_PY" "$LAB_E2E_DIR/httpd.py" --name "$name" --addr "$ip" \
-            --port "$LAB_HTTP_PORT" >"$LAB_RUN/httpd-$name.log" 2>&1 9>&- &
+            --listen "$listen" --port "$LAB_HTTP_PORT" >"$LAB_RUN/httpd-$name.log" 2>&1 9>&- &
         echo $! >"$LAB_RUN/httpd-$name.pid"
         ip netns exec "$ns" "$LAB_PY" "$LAB_E2E_DIR/udp_echo.py" --name "$name" --addr "$ip" \
-            --port "$LAB_UDP_RPORT" >"$LAB_RUN/udp-$name.log" 2>&1 9>&- &
+            --listen "$listen" --port "$LAB_UDP_RPORT" >"$LAB_RUN/udp-$name.log" 2>&1 9>&- &
         echo $! >"$LAB_RUN/udp-$name.pid"
     done
     for spec in "$LAB_NS_RS1:rs1:$LAB_RS1_IP" "$LAB_NS_RS2:rs2:$LAB_RS2_IP"; do
         IFS=: read -r ns name ip <<<"$spec"
+        listen=$ip
+        [ "$LAB_MODE" = nat ] || listen=$LAB_VIP
         local ok=0 i
         for i in $(seq 1 50); do  # up to 10 s
-            if ip netns exec "$ns" curl -s --max-time 1 -o /dev/null "http://$ip:$LAB_HTTP_PORT/" &&
-                ip netns exec "$ns" "$LAB_PY" "$LAB_E2E_DIR/client.py" udp --host "$ip" \
+            if ip netns exec "$ns" curl -s --max-time 1 -o /dev/null \
+                "http://$listen:$LAB_HTTP_PORT/" &&
+                ip netns exec "$ns" "$LAB_PY" "$LAB_E2E_DIR/client.py" udp --host "$listen" \
                     --port "$LAB_UDP_RPORT" --count 1 --timeout 0.5 >/dev/null 2>&1; then
                 ok=1
                 break

@@ -9,14 +9,16 @@ import sys
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--name", required=True, help="server name put in every answer, e.g. rs1")
-    ap.add_argument("--addr", required=True, help="address to listen on and put in every answer")
+    ap.add_argument("--addr", required=True, help="the server's address, put in every answer")
+    ap.add_argument("--listen", help="address to listen on (default --addr; the VIP for tun/dr, "
+                    "so that answers come from it)")
     ap.add_argument("--port", type=int, default=5353)
     a = ap.parse_args()
     answer = ("%s %s\n" % (a.name, a.addr)).encode()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((a.addr, a.port))
+    s.bind((a.listen or a.addr, a.port))
     while True:
         try:
             _, peer = s.recvfrom(65535)
