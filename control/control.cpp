@@ -37,7 +37,15 @@ std::string ip_text(rte_be32_t ip) { return format_ipv4(rte_be_to_cpu_32(ip)); }
 
 }  // namespace
 
-Control::Control(Config cfg, Runtime rt) : cfg_(std::move(cfg)), rt_(std::move(rt)) {
+Control::Control(Config cfg, Runtime rt)
+    : cfg_(std::move(cfg)),
+      rt_(std::move(rt)),
+      svc_base_(dp::kMaxServices),
+      real_base_(dp::kMaxReals) {
+    set_static_neighbours();
+}
+
+void Control::set_static_neighbours() {
     for (const NeighbourConf& n : cfg_.neighbours) {
         rte_ether_addr mac;
         std::memcpy(mac.addr_bytes, n.mac.data(), 6);
@@ -62,8 +70,39 @@ Control::~Control() {
     delete old;
 }
 
+bool Control::slot_idle(bool real, uint16_t slot) const {
+    uint64_t live = 0;
+    for (const dp::Worker* w : rt_.workers) {
+        const dp::TrafficCounters& c = real ? w->real_stats[slot] : w->svc_stats[slot];
+        live += c.active.get() + c.inactive.get() + c.persist.get();
+    }
+    return live == 0;
+}
+
 void Control::publish() {
-    auto snap = build_snapshot(cfg_, rt_.port_macs, uint16_t(rt_.workers.size()), ++generation_);
+    auto snap = build_snapshot(cfg_, rt_.port_macs, uint16_t(rt_.workers.size()),
+                               generation_ + 1, &slots_,
+                               [this](bool real, uint16_t slot) { return slot_idle(real, slot); });
+    ++generation_;
+    using TC = dp::TrafficCounters;
+    auto totals = [this](bool real, uint16_t slot) {
+        std::array<uint64_t, 5> t{};
+        for (const dp::Worker* w : rt_.workers) {
+            const TC& c = real ? w->real_stats[slot] : w->svc_stats[slot];
+            t[0] += c.conns.get();
+            t[1] += c.in_pkts.get();
+            t[2] += c.out_pkts.get();
+            t[3] += c.in_bytes.get();
+            t[4] += c.out_bytes.get();
+        }
+        return t;
+    };
+    for (const uint16_t slot : snap->fresh_svc_slots) {
+        svc_base_[slot] = totals(false, slot);
+    }
+    for (const uint16_t slot : snap->fresh_real_slots) {
+        real_base_[slot] = totals(true, slot);
+    }
     // Reals and gateways are resolved ahead of traffic.
     const uint64_t now = now_ms();
     for (const dp::Service& s : snap->services) {
@@ -195,9 +234,87 @@ void Control::neighbour_tick(uint64_t now) {
     }
 }
 
+std::string Control::reload() {
+    Config next;
+    try {
+        next = load_config(cfg_.file);
+    } catch (const std::exception& e) {
+        log()->error("reload refused, the running config stays: {}", e.what());
+        return e.what();
+    }
+    // What the ports, lcores and memory were set up with cannot change in a running lb.
+    std::vector<std::string> fixed;
+    if (next.eal != cfg_.eal) {
+        fixed.push_back("eal");
+    }
+    if (next.workers != cfg_.workers) {
+        fixed.push_back("workers");
+    }
+    if (next.mbufs != cfg_.mbufs) {
+        fixed.push_back("mbufs");
+    }
+    if (next.connections.capacity != cfg_.connections.capacity) {
+        fixed.push_back("connections.capacity");
+    }
+    if (next.control_socket != cfg_.control_socket) {
+        fixed.push_back("control.socket");
+    }
+    bool ports_same = next.interfaces.size() == cfg_.interfaces.size();
+    for (size_t i = 0; ports_same && i < next.interfaces.size(); ++i) {
+        ports_same = next.interfaces[i].port == cfg_.interfaces[i].port &&
+                     next.interfaces[i].mac == cfg_.interfaces[i].mac;
+    }
+    if (!ports_same) {
+        fixed.push_back("interfaces (ports, mac)");
+    }
+    uint32_t next_owner_mask = 0xFFFFFFFF;
+    for (const ServiceConf& sc : next.services) {
+        if (sc.persistence != 0) {
+            next_owner_mask &= sc.persistence_mask;
+        }
+    }
+    const dp::Snapshot* cur = rt_.snapshot->load(std::memory_order_acquire);
+    if (rt_.workers.size() > 1 && cur != nullptr &&
+        rte_be_to_cpu_32(cur->owner_mask) != next_owner_mask) {
+        // Which worker owns a client follows the widest persistence mask; changing it would
+        // strand the connections of clients that change owner.
+        fixed.push_back("the widest persistence_mask");
+    }
+    if (!fixed.empty()) {
+        std::string what;
+        for (const std::string& f : fixed) {
+            what += (what.empty() ? "" : ", ") + f;
+        }
+        const std::string msg = cfg_.file + ": reload refused, the running config stays: " +
+                                what + " changed, which needs a restart";
+        log()->error("{}", msg);
+        return msg;
+    }
+    Config old = std::move(cfg_);
+    cfg_ = std::move(next);
+    try {
+        publish();
+    } catch (const std::exception& e) {
+        cfg_ = std::move(old);
+        log()->error("reload refused, the running config stays: {}", e.what());
+        return e.what();
+    }
+    set_static_neighbours();
+    spdlog::set_level(spdlog::level::from_str(cfg_.log_level));
+    log()->info("reloaded {}: {} services", cfg_.file, cfg_.services.size());
+    return "";
+}
+
 Frame Control::handle(const Frame& req) {
     switch (req.type) {
     case MsgType::GetStatus: return {MsgType::Status, encode_status(status())};
+    case MsgType::Reload: {
+        const std::string err = reload();
+        if (!err.empty()) {
+            return {MsgType::Error, encode_string(err)};
+        }
+        return {MsgType::Status, encode_status(status())};
+    }
     default:
         return {MsgType::Error,
                 encode_string("unknown request type " + std::to_string(unsigned(req.type)))};
@@ -219,6 +336,10 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
         } else {
             struct timespec ts{0, 5'000'000};
             nanosleep(&ts, nullptr);
+        }
+        if (rt_.reload != nullptr && rt_.reload->exchange(false)) {
+            log()->info("SIGHUP: reloading {}", cfg_.file);
+            reload();
         }
         const uint64_t now = now_ms();
         drain_slow(now);
@@ -276,11 +397,12 @@ Status Control::status() const {
                 ss.sched_flags += (ss.sched_flags.empty() ? "" : ",") + ss.scheduler + "-" + f;
             }
         }
-        ss.conns = sum(&TC::conns, false, s.stats_slot);
-        ss.in_pkts = sum(&TC::in_pkts, false, s.stats_slot);
-        ss.out_pkts = sum(&TC::out_pkts, false, s.stats_slot);
-        ss.in_bytes = sum(&TC::in_bytes, false, s.stats_slot);
-        ss.out_bytes = sum(&TC::out_bytes, false, s.stats_slot);
+        const auto& sb = svc_base_[s.stats_slot];
+        ss.conns = sum(&TC::conns, false, s.stats_slot) - sb[0];
+        ss.in_pkts = sum(&TC::in_pkts, false, s.stats_slot) - sb[1];
+        ss.out_pkts = sum(&TC::out_pkts, false, s.stats_slot) - sb[2];
+        ss.in_bytes = sum(&TC::in_bytes, false, s.stats_slot) - sb[3];
+        ss.out_bytes = sum(&TC::out_bytes, false, s.stats_slot) - sb[4];
         for (const dp::Real& r : s.reals) {
             RealStatus rs;
             rs.addr = rte_be_to_cpu_32(r.addr);
@@ -290,11 +412,12 @@ Status Control::status() const {
             rs.active = sum(&TC::active, true, r.stats_slot);
             rs.inactive = sum(&TC::inactive, true, r.stats_slot);
             rs.persist = sum(&TC::persist, true, r.stats_slot);
-            rs.conns = sum(&TC::conns, true, r.stats_slot);
-            rs.in_pkts = sum(&TC::in_pkts, true, r.stats_slot);
-            rs.out_pkts = sum(&TC::out_pkts, true, r.stats_slot);
-            rs.in_bytes = sum(&TC::in_bytes, true, r.stats_slot);
-            rs.out_bytes = sum(&TC::out_bytes, true, r.stats_slot);
+            const auto& rb = real_base_[r.stats_slot];
+            rs.conns = sum(&TC::conns, true, r.stats_slot) - rb[0];
+            rs.in_pkts = sum(&TC::in_pkts, true, r.stats_slot) - rb[1];
+            rs.out_pkts = sum(&TC::out_pkts, true, r.stats_slot) - rb[2];
+            rs.in_bytes = sum(&TC::in_bytes, true, r.stats_slot) - rb[3];
+            rs.out_bytes = sum(&TC::out_bytes, true, r.stats_slot) - rb[4];
             ss.reals.push_back(rs);
         }
         st.services.push_back(std::move(ss));

@@ -12,6 +12,7 @@
 
 #include "control/config.hpp"
 #include "control/protocol.hpp"
+#include "control/snapshot_builder.hpp"
 #include "dataplane/neighbour.hpp"
 #include "dataplane/snapshot.hpp"
 #include "dataplane/worker.hpp"
@@ -31,6 +32,7 @@ struct Runtime {
     dp::NeighbourTable* neigh = nullptr;
     std::atomic<const dp::Snapshot*>* snapshot = nullptr;
     std::array<rte_ether_addr, dp::kMaxPorts> port_macs{};
+    std::atomic<bool>* reload = nullptr;  // set (by SIGHUP) to ask for a config reload
 };
 
 class Control {
@@ -45,6 +47,10 @@ public:
     // Runs until `stop` becomes true (or, with idle_exit_ms > 0, until no frame has arrived
     // for that long).
     void run(const std::atomic<bool>& stop, uint32_t idle_exit_ms);
+
+    // Re-reads the config file and applies what changed as one new snapshot. Returns "" on
+    // success, else why not (FILE:LINE: ... for a bad file); the running config stays then.
+    std::string reload();
 
     Status status() const;
     // Totals of the workers' counters, `name value` per line.
@@ -66,8 +72,15 @@ private:
     void send_arp_request(uint16_t port, rte_be32_t target);
     Frame handle(const Frame& req);
 
+    void set_static_neighbours();
+    bool slot_idle(bool real, uint16_t slot) const;
+
     Config cfg_;
     Runtime rt_;
+    SlotMap slots_;
+    // Counter values when a slot was given to its current service / real: status shows the
+    // difference, so a reused slot starts from zero.
+    std::vector<std::array<uint64_t, 5>> svc_base_, real_base_;
     uint64_t generation_ = 0;
     std::map<rte_be32_t, NeighInfo> neigh_info_;
 };

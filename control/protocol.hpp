@@ -21,6 +21,7 @@ inline constexpr uint32_t kMaxString = 4096;  // longest string any message may 
 enum class MsgType : uint16_t {
     // requests
     GetStatus = 1,  // no payload -> Status
+    Reload = 2,     // no payload: re-read the config file -> Status, or Error (why not)
     // replies
     Status = 101,
     Error = 199,  // payload: string message

@@ -16,9 +16,85 @@ const char* sched_name(dp::SchedKind k) {
     return i < dp::kSchedNames.size() ? dp::kSchedNames[i].data() : "?";
 }
 
+SlotMap::Assignment SlotMap::assign(const Config& cfg, const IdleFn& idle) {
+    Assignment a;
+    std::map<SvcKey, uint16_t> svc;
+    std::map<RealKey, uint16_t> real;
+    // Slots of identities that go away are free for the new ones (once idle).
+    std::vector<uint16_t> freed_svc = freed_svc_, freed_real = freed_real_;
+    std::map<SvcKey, bool> keep_svc;
+    std::map<RealKey, bool> keep_real;
+    for (const ServiceConf& sc : cfg.services) {
+        keep_svc[{sc.proto, sc.vip, sc.port}] = true;
+        for (const RealConf& rc : sc.reals) {
+            keep_real[{sc.proto, sc.vip, sc.port, rc.addr, rc.port}] = true;
+        }
+    }
+    for (const auto& [k, slot] : svc_) {
+        if (!keep_svc.count(k)) {
+            freed_svc.push_back(slot);
+        }
+    }
+    for (const auto& [k, slot] : real_) {
+        if (!keep_real.count(k)) {
+            freed_real.push_back(slot);
+        }
+    }
+    uint32_t next_svc = next_svc_, next_real = next_real_;
+    auto take = [&](bool is_real, uint32_t& next, uint32_t limit, std::vector<uint16_t>& freed,
+                    int line) -> uint16_t {
+        if (next < limit) {
+            return uint16_t(next++);
+        }
+        for (size_t i = 0; i < freed.size(); ++i) {
+            if (!idle || idle(is_real, freed[i])) {
+                const uint16_t slot = freed[i];
+                freed.erase(freed.begin() + long(i));
+                return slot;
+            }
+        }
+        throw ConfigError(cfg.file + ":" + std::to_string(line) + ": no free counter slot for " +
+                          (is_real ? "a real" : "a service") + " (at most " +
+                          std::to_string(limit) +
+                          " at once, and removed ones' connections are still alive)");
+    };
+    for (const ServiceConf& sc : cfg.services) {
+        const SvcKey sk{sc.proto, sc.vip, sc.port};
+        uint16_t ss;
+        if (auto it = svc_.find(sk); it != svc_.end()) {
+            ss = it->second;
+        } else {
+            ss = take(false, next_svc, dp::kMaxServices, freed_svc, sc.line);
+            a.fresh_svc.push_back(ss);
+        }
+        svc[sk] = ss;
+        a.svc.push_back(ss);
+        auto& reals = a.real.emplace_back();
+        for (const RealConf& rc : sc.reals) {
+            const RealKey rk{sc.proto, sc.vip, sc.port, rc.addr, rc.port};
+            uint16_t rs;
+            if (auto it = real_.find(rk); it != real_.end()) {
+                rs = it->second;
+            } else {
+                rs = take(true, next_real, dp::kMaxReals, freed_real, rc.line);
+                a.fresh_real.push_back(rs);
+            }
+            real[rk] = rs;
+            reals.push_back(rs);
+        }
+    }
+    svc_ = std::move(svc);
+    real_ = std::move(real);
+    next_svc_ = next_svc;
+    next_real_ = next_real;
+    freed_svc_ = std::move(freed_svc);
+    freed_real_ = std::move(freed_real);
+    return a;
+}
+
 std::unique_ptr<dp::Snapshot> build_snapshot(
     const Config& cfg, const std::array<rte_ether_addr, dp::kMaxPorts>& port_macs,
-    uint16_t n_workers, uint64_t generation) {
+    uint16_t n_workers, uint64_t generation, SlotMap* slots, const SlotMap::IdleFn& idle) {
     auto snap = std::make_unique<dp::Snapshot>();
     snap->generation = generation;
     snap->n_workers = n_workers;
@@ -55,7 +131,19 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
         throw ConfigError(cfg.file + ": too many services (" + std::to_string(cfg.services.size()) +
                           ", at most " + std::to_string(dp::kMaxServices) + ")");
     }
-    uint32_t real_slot = 0;
+    size_t n_reals = 0;
+    for (const ServiceConf& sc : cfg.services) {
+        n_reals += sc.reals.size();
+        if (n_reals > dp::kMaxReals) {
+            throw ConfigError(cfg.file + ":" + std::to_string(sc.line) +
+                              ": too many real servers (at most " +
+                              std::to_string(dp::kMaxReals) + " in all services)");
+        }
+    }
+    SlotMap local;
+    SlotMap::Assignment assigned = (slots != nullptr ? *slots : local).assign(cfg, idle);
+    snap->fresh_svc_slots = std::move(assigned.fresh_svc);
+    snap->fresh_real_slots = std::move(assigned.fresh_real);
     snap->services.reserve(cfg.services.size());
     for (size_t si = 0; si < cfg.services.size(); ++si) {
         const ServiceConf& sc = cfg.services[si];
@@ -72,19 +160,15 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
             snap->owner_mask &= s.persist_mask;
         }
         s.tunnel_src = be32(sc.tunnel_source);
-        s.stats_slot = uint16_t(si);
-        for (const RealConf& rc : sc.reals) {
-            if (real_slot >= dp::kMaxReals) {
-                throw ConfigError(cfg.file + ":" + std::to_string(rc.line) +
-                                  ": too many real servers (at most " +
-                                  std::to_string(dp::kMaxReals) + " in all services)");
-            }
+        s.stats_slot = assigned.svc[si];
+        for (size_t ri = 0; ri < sc.reals.size(); ++ri) {
+            const RealConf& rc = sc.reals[ri];
             dp::Real r;
             r.addr = be32(rc.addr);
             r.port = rte_cpu_to_be_16(rc.port);
             r.forward = rc.forward;
             r.weight = rc.weight;
-            r.stats_slot = uint16_t(real_slot++);
+            r.stats_slot = assigned.real[si][ri];
             s.reals.push_back(r);
         }
         dp::build_sched(s);

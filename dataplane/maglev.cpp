@@ -35,12 +35,10 @@ Key key_of(uint32_t addr, uint16_t port) noexcept {
 
 void validate(size_t n_backends, uint32_t size) {
     if (size < 2) {
-        throw std::invalid_argument("maglev table size " + std::to_string(size) +
-                                    " is below 2");
+        throw std::invalid_argument("maglev table size " + std::to_string(size) + " is below 2");
     }
     if (!is_prime(size)) {
-        throw std::invalid_argument("maglev table size " + std::to_string(size) +
-                                    " is not prime");
+        throw std::invalid_argument("maglev table size " + std::to_string(size) + " is not prime");
     }
     if (n_backends > kMaglevMaxBackends) {
         throw std::invalid_argument("maglev: " + std::to_string(n_backends) +
@@ -231,7 +229,7 @@ std::vector<uint16_t> build_maglev(const std::vector<MaglevBackend>& backends, u
     std::vector<uint16_t> table(size, kMaglevNone);
 
     struct Walker {
-        uint32_t slot;     // current position in the permutation
+        uint32_t slot;  // current position in the permutation
         uint32_t skip;
         uint32_t entries;  // to claim
         uint32_t taken;    // claimed so far
@@ -240,7 +238,8 @@ std::vector<uint16_t> build_maglev(const std::vector<MaglevBackend>& backends, u
     std::vector<Walker> walkers;  // canonical order: a walker's position is its tie rank
     for (uint32_t i : order) {
         if (entries[i] > 0) {
-            const MaglevPermutation p = maglev_permutation(backends[i].addr, backends[i].port, size);
+            const MaglevPermutation p =
+                maglev_permutation(backends[i].addr, backends[i].port, size);
             walkers.push_back({p.offset, p.skip, entries[i], 0, uint16_t(i)});
         }
     }

@@ -115,15 +115,19 @@ uint32_t Worker::timeout_of(const Timeouts& t, const Conn& c) noexcept {
 }
 
 void Worker::gauge(const Conn& c, bool add) noexcept {
-    TrafficCounters& r = real_stats[c.real_slot];
-    Counter& g = is_template(c) ? r.persist
-                 : c.proto == IPPROTO_TCP && TcpState(c.state) == TcpState::Established
-                     ? r.active
-                     : r.inactive;
-    if (add) {
-        g.add(1);
-    } else {
-        g.sub(1);
+    // The service's gauges too: control reuses a removed service's counter slot only when
+    // they read zero.
+    TrafficCounters* both[2] = {&real_stats[c.real_slot], &svc_stats[c.svc_slot]};
+    for (TrafficCounters* t : both) {
+        Counter& g = is_template(c) ? t->persist
+                     : c.proto == IPPROTO_TCP && TcpState(c.state) == TcpState::Established
+                         ? t->active
+                         : t->inactive;
+        if (add) {
+            g.add(1);
+        } else {
+            g.sub(1);
+        }
     }
 }
 

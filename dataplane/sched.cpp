@@ -1,7 +1,10 @@
 #include "dataplane/sched.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <numeric>
+
+#include "dataplane/maglev.hpp"
 
 namespace lb::dp {
 
@@ -253,6 +256,19 @@ void build_sched(Service& svc) {
     switch (svc.sched) {
     case SchedKind::Sh: build_sh_table(svc); break;
     case SchedKind::Dh: build_dh_table(svc); break;
+    case SchedKind::Mh: {
+        std::vector<MaglevBackend> backends;
+        backends.reserve(svc.reals.size());
+        for (const Real& r : svc.reals) {
+            backends.push_back({r.addr, r.port, r.weight});
+        }
+        svc.hash_table = build_maglev(backends, svc.mh_size);
+        if (std::all_of(svc.hash_table.begin(), svc.hash_table.end(),
+                        [](uint16_t e) { return e == kMaglevNone; })) {
+            svc.hash_table.clear();  // no real with weight > 0
+        }
+        break;
+    }
     default: break;
     }
 }

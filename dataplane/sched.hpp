@@ -29,7 +29,9 @@ struct SchedCtx {
 };
 
 // Fills rr_order, wrr_runs, wrr_period and hash_table from the service's reals, weights and
-// scheduler. Throws std::invalid_argument for an mh table size that is not a usable prime.
+// scheduler. mh: the Maglev table of the reals' addresses, ports and weights (see maglev.hpp),
+// identical on every director with the same reals. Throws std::invalid_argument for an mh table
+// size that is not a prime.
 void build_sched(Service& svc);
 
 // The n-th pick of rr/wrr's sequence (index into svc.reals), or kNoReal.

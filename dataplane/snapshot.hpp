@@ -102,6 +102,9 @@ public:
     // order), so that one client's connections, and the clients that share a persistence
     // template, all meet in one worker's table. The widest persistence mask of any service.
     rte_be32_t owner_mask = 0xFFFFFFFF;
+    // For control only: counter slots this snapshot gave to a new service or real (their
+    // counters start from a fresh baseline).
+    std::vector<uint16_t> fresh_svc_slots, fresh_real_slots;
 
     Snapshot() { iface_of_port.fill(-1); }
     Snapshot(const Snapshot&) = delete;

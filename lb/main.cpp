@@ -30,6 +30,8 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+void on_hup(int) { g_reload.store(true); }
 
 void on_signal(int) { g_stop.store(true); }
 
@@ -312,6 +314,7 @@ int run(const Args& args, lb::ctl::Config cfg) {
             rt.qsbr = dp.qsbr;
             rt.neigh = &dp.neigh;
             rt.snapshot = &dp.snapshot;
+            rt.reload = &g_reload;
             lb::ctl::Control control(cfg, rt);
             control.publish();
 
@@ -375,6 +378,7 @@ int main(int argc, char** argv) {
     setup_logging(cfg.log_level);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGHUP, on_hup);
     std::signal(SIGPIPE, SIG_IGN);
     return run(args, std::move(cfg));
 }

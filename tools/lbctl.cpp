@@ -33,9 +33,9 @@ std::string socket_path(const Args& args) {
     return env != nullptr && env[0] != '\0' ? env : kDefaultSocket;
 }
 
-Status fetch_status(const std::string& path) {
+Status fetch_status(const std::string& path, MsgType type = MsgType::GetStatus) {
     Frame req;
-    req.type = MsgType::GetStatus;
+    req.type = type;
     const Frame reply = request(path, req, kTimeoutMs);
     try {
         switch (reply.type) {
@@ -80,6 +80,14 @@ int run(const std::vector<std::string>& words) {
             return 0;
         case Command::List:
             break;
+        case Command::Reload:
+            try {
+                fetch_status(socket_path(args), MsgType::Reload);
+            } catch (const std::exception& e) {
+                std::cerr << "lbctl: " << e.what() << "\n";
+                return kExitFailure;
+            }
+            return 0;
         default:
             return usage_error(args.command_name + " is not supported yet");
     }

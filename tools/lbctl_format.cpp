@@ -42,6 +42,7 @@ constexpr OptionSpec kOptions[] = {
     cmd("edit-server", 'e', Command::EditServer),
     cmd("delete-server", 'd', Command::DeleteServer),
     cmd("set", 0, Command::SetTimeout),
+    cmd("reload", 0, Command::Reload),
     cmd("help", 'h', Command::Help),
     cmd("version", 'v', Command::Version),
     cmd("restore", 'R', Command::Restore),
@@ -459,6 +460,7 @@ std::string usage_text() {
            "Usage:\n"
            "  lbctl [--socket PATH] [-L|-l] [-n] [--stats] [--exact] [--nosort]\n"
            "        [-t|u service-address]\n"
+           "  lbctl [--socket PATH] --reload\n"
            "  lbctl -h|--help\n"
            "  lbctl -v|--version\n"
            "\n"
@@ -468,6 +470,9 @@ std::string usage_text() {
            "Commands:\n"
            "  --list            -L|-l     list the table (addresses and ports are always\n"
            "                              numeric: -L is -L -n)\n"
+           "  --reload                    lb re-reads its config file and applies what changed\n"
+           "                              (like SIGHUP); a bad file is refused with the\n"
+           "                              reason, and the running config stays\n"
            "  --help            -h        display this help message\n"
            "  --version         -v        display the version\n"
            "\n"

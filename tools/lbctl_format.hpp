@@ -31,6 +31,7 @@ enum class Command : uint8_t {
     SetTimeout,     // --set tcp tcpfin udp
     StartDaemon,    // --start-daemon state
     StopDaemon,     // --stop-daemon state
+    Reload,         // --reload (lbctl's): lb re-reads its config file
     Help,           // -h --help
     Version,        // -v --version
 };

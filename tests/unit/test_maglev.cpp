@@ -111,8 +111,8 @@ Disruption disruption(const std::vector<uint32_t>& before, const std::vector<uin
 }  // namespace
 
 TEST_CASE("is_prime", "[maglev]") {
-    for (uint32_t p : {2u, 3u, 5u, 13u, 251u, 257u, 65521u, 65537u, 655373u, 2147483647u,
-                       4294967291u}) {
+    for (uint32_t p :
+         {2u, 3u, 5u, 13u, 251u, 257u, 65521u, 65537u, 655373u, 2147483647u, 4294967291u}) {
         INFO(p);
         CHECK(is_prime(p));
     }
@@ -253,9 +253,8 @@ TEST_CASE("maglev: random weight sets keep the entries contract", "[maglev]") {
         INFO("trial " << trial << " size " << size);
         const std::vector<uint32_t> e = maglev_entries(b, size);
         const std::vector<uint16_t> t = build_maglev(b, size);
-        const size_t positive = size_t(std::count_if(w.begin(), w.end(), [](uint32_t x) {
-            return x > 0;
-        }));
+        const size_t positive =
+            size_t(std::count_if(w.begin(), w.end(), [](uint32_t x) { return x > 0; }));
         if (positive == 0) {
             CHECK(std::all_of(t.begin(), t.end(), [](uint16_t x) { return x == kMaglevNone; }));
             continue;
@@ -323,8 +322,8 @@ TEST_CASE("maglev: removing one of N equal reals moves about 1/N of the entries"
             less.erase(less.begin() + victim);
             const Disruption d = disruption(
                 before, owners(less, build_maglev(less, kMaglevDefaultSize)), b[victim].addr);
-            INFO("N " << n << " removed " << victim << ": changed " << d.changed
-                      << ", collateral " << d.collateral);
+            INFO("N " << n << " removed " << victim << ": changed " << d.changed << ", collateral "
+                      << d.collateral);
             CHECK(d.changed >= 1.0 / n - 1e-4);  // at least the removed real's entries
             CHECK(d.changed <= 1.5 / n + 0.002);
             // Entries of the remaining reals overwhelmingly stay (measured: <= 0.6% of the table).
@@ -355,9 +354,9 @@ TEST_CASE("maglev: changing one weight moves entries mostly to or from that real
     const std::vector<MaglevBackend> b = reals(std::vector<uint32_t>(10, 1));
     std::vector<MaglevBackend> heavier = b;
     heavier[4].weight = 2;  // share 1/10 -> 2/11
-    const Disruption d = disruption(owners(b, build_maglev(b, kMaglevDefaultSize)),
-                                    owners(heavier, build_maglev(heavier, kMaglevDefaultSize)),
-                                    b[4].addr);
+    const Disruption d =
+        disruption(owners(b, build_maglev(b, kMaglevDefaultSize)),
+                   owners(heavier, build_maglev(heavier, kMaglevDefaultSize)), b[4].addr);
     INFO("changed " << d.changed << ", collateral " << d.collateral);
     CHECK(d.changed >= 2.0 / 11 - 1.0 / 10 - 1e-4);
     CHECK(d.collateral <= 0.01);
