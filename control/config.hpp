@@ -90,6 +90,10 @@ Config load_config(const std::string& path);
 // Same, from text; `name` stands in for the file name in messages.
 Config parse_config(const std::string& text, const std::string& name);
 
+// The config as libconfig text that parse_config() reads back to an equal Config (comments
+// and @include are not kept).
+std::string format_config(const Config& cfg);
+
 // Helpers shared with lbctl and tests. Both throw std::invalid_argument on bad input.
 uint32_t parse_ipv4(const std::string& s);
 std::string format_ipv4(uint32_t addr);

@@ -678,3 +678,42 @@ TEST_CASE("config: parse_ipv4 and format_ipv4", "[config]") {
         CHECK(format_ipv4(parse_ipv4(s)) == s);
     }
 }
+
+TEST_CASE("config: format_config writes what parse_config reads back", "[config]") {
+    const std::string root = source_root();
+    std::vector<Config> cases = {parse_config(kBase, "base.conf")};
+    for (const char* f : {"/conf/nat.conf", "/conf/nat-2workers.conf", "/conf/tun.conf",
+                          "/conf/dr.conf"}) {
+        cases.push_back(load_config(root + f));
+    }
+    Config odd = parse_config(kBase, "odd.conf");
+    odd.eal.push_back("--vdev=net_pcap0,rx_pcap=\"a b\\c\"");
+    odd.services[0].scheduler = lb::dp::SchedKind::Mh;
+    odd.services[0].sched_flags = lb::dp::kSchedPort | lb::dp::kSchedFallback;
+    odd.services[0].mh_table_size = 251;
+    odd.services[0].persistence = 60;
+    odd.services[0].persistence_mask = 0xFFFF0000;
+    odd.services[0].tunnel_source = 0x0a0a0001;
+    cases.push_back(odd);
+    for (const Config& c : cases) {
+        const std::string text = format_config(c);
+        INFO(text);
+        const Config back = parse_config(text, "written.conf");
+        CHECK(format_config(back) == text);
+        CHECK(back.eal == c.eal);
+        CHECK(back.workers == c.workers);
+        REQUIRE(back.services.size() == c.services.size());
+        for (size_t i = 0; i < c.services.size(); ++i) {
+            CHECK(back.services[i].scheduler == c.services[i].scheduler);
+            CHECK(back.services[i].sched_flags == c.services[i].sched_flags);
+            CHECK(back.services[i].persistence_mask == c.services[i].persistence_mask);
+            CHECK(back.services[i].tunnel_source == c.services[i].tunnel_source);
+            REQUIRE(back.services[i].reals.size() == c.services[i].reals.size());
+            for (size_t j = 0; j < c.services[i].reals.size(); ++j) {
+                CHECK(back.services[i].reals[j].addr == c.services[i].reals[j].addr);
+                CHECK(back.services[i].reals[j].weight == c.services[i].reals[j].weight);
+                CHECK(back.services[i].reals[j].forward == c.services[i].reals[j].forward);
+            }
+        }
+    }
+}
