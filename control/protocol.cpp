@@ -13,8 +13,8 @@ namespace {
 
 // Smallest encodings, used to reject counts that cannot fit in the bytes that remain.
 constexpr size_t kStringMin = 4;
-constexpr size_t kRealSize = 4 + 2 + 1 + 4 + 8 * 8;
-constexpr size_t kServiceMin = 1 + 4 + 2 + kStringMin + 4 + 4 + kStringMin + 5 * 8 + 4;
+constexpr size_t kRealSize = 4 + 2 + 1 + 4 + 4 + 4 + 1 + 5 * 8 + 8 * 8;
+constexpr size_t kServiceMin = 1 + 4 + 2 + kStringMin + 4 + 4 + kStringMin + 5 * 8 + 5 * 8 + 4;
 
 constexpr uint8_t kTcp = 6;
 constexpr uint8_t kUdp = 17;
@@ -187,9 +187,30 @@ Frame decode_frame(const uint8_t* data, size_t len) {
     return f;
 }
 
+void put_rates(Writer& w, const Rates& r) {
+    w.u64(r.cps);
+    w.u64(r.inpps);
+    w.u64(r.outpps);
+    w.u64(r.inbps);
+    w.u64(r.outbps);
+}
+
+Rates get_rates(Reader& r) {
+    Rates x;
+    x.cps = r.u64("cps");
+    x.inpps = r.u64("inpps");
+    x.outpps = r.u64("outpps");
+    x.inbps = r.u64("inbps");
+    x.outbps = r.u64("outbps");
+    return x;
+}
+
 std::vector<uint8_t> encode_status(const Status& s) {
     Writer w;
     w.u32(s.conn_capacity);
+    w.u32(s.tcp_timeout);
+    w.u32(s.tcpfin_timeout);
+    w.u32(s.udp_timeout);
     w.count(s.services.size(), "services");
     for (const ServiceStatus& svc : s.services) {
         w.u8(svc.proto);
@@ -199,6 +220,7 @@ std::vector<uint8_t> encode_status(const Status& s) {
         w.u32(svc.persistence);
         w.u32(svc.persist_mask);
         w.str(svc.sched_flags, "scheduler flags");
+        put_rates(w, svc.rates);
         w.u64(svc.conns);
         w.u64(svc.in_pkts);
         w.u64(svc.out_pkts);
@@ -210,6 +232,10 @@ std::vector<uint8_t> encode_status(const Status& s) {
             w.u16(rs.port);
             w.u8(rs.forward);
             w.u32(rs.weight);
+            w.u32(rs.u_threshold);
+            w.u32(rs.l_threshold);
+            w.u8(rs.overloaded ? 1 : 0);
+            put_rates(w, rs.rates);
             w.u64(rs.active);
             w.u64(rs.inactive);
             w.u64(rs.persist);
@@ -231,6 +257,9 @@ Status decode_status(const std::vector<uint8_t>& payload) {
     Reader r(payload.data(), payload.size(), "status");
     Status s;
     s.conn_capacity = r.u32("connection capacity");
+    s.tcp_timeout = r.u32("tcp timeout");
+    s.tcpfin_timeout = r.u32("tcpfin timeout");
+    s.udp_timeout = r.u32("udp timeout");
     const uint32_t nsvc = r.count(kServiceMin, "service count");
     s.services.reserve(nsvc);
     for (uint32_t i = 0; i < nsvc; ++i) {
@@ -243,6 +272,7 @@ Status decode_status(const std::vector<uint8_t>& payload) {
         svc.persistence = r.u32("persistence");
         svc.persist_mask = r.u32("persistence mask");
         svc.sched_flags = r.str("scheduler flags");
+        svc.rates = get_rates(r);
         svc.conns = r.u64("service conns");
         svc.in_pkts = r.u64("service in_pkts");
         svc.out_pkts = r.u64("service out_pkts");
@@ -259,6 +289,14 @@ Status decode_status(const std::vector<uint8_t>& payload) {
                 r.fail("unknown forward method " + std::to_string(rs.forward));
             }
             rs.weight = r.u32("weight");
+            rs.u_threshold = r.u32("upper threshold");
+            rs.l_threshold = r.u32("lower threshold");
+            const uint8_t ov = r.u8("overloaded");
+            if (ov > 1) {
+                r.fail("overloaded flag " + std::to_string(ov));
+            }
+            rs.overloaded = ov == 1;
+            rs.rates = get_rates(r);
             rs.active = r.u64("active connections");
             rs.inactive = r.u64("inactive connections");
             rs.persist = r.u64("persistence templates");
@@ -273,6 +311,220 @@ Status decode_status(const std::vector<uint8_t>& payload) {
     }
     r.finish();
     return s;
+}
+
+namespace {
+constexpr size_t kOpMin = 1 + 1 + 1 + 4 + 2 + 2 * kStringMin + 4 + 4 + 4 + 2 + 1 + 4 * 4 + 3 * 4;
+constexpr size_t kConnMin = 1 + 1 + 3 * 4 + 3 * 2 + 1 + kStringMin + 4;
+constexpr size_t kPairMin = kStringMin + 8;
+constexpr size_t kWorkerMin = 4 + 8 * 8 + 4 + 4;
+
+void check_payload(const std::vector<uint8_t>& payload, const char* what) {
+    if (payload.size() > kMaxPayload) {
+        throw ProtocolError(std::string(what) + " payload of " + std::to_string(payload.size()) +
+                            " bytes exceeds the limit of " + std::to_string(kMaxPayload));
+    }
+}
+
+void put_pairs(Writer& w, const std::vector<std::pair<std::string, uint64_t>>& v,
+               const char* what) {
+    w.count(v.size(), what);
+    for (const auto& [name, value] : v) {
+        w.str(name, what);
+        w.u64(value);
+    }
+}
+
+std::vector<std::pair<std::string, uint64_t>> get_pairs(Reader& r, const char* what) {
+    std::vector<std::pair<std::string, uint64_t>> v;
+    const uint32_t n = r.count(kPairMin, what);
+    v.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        std::string name = r.str(what);
+        const uint64_t value = r.u64(what);
+        v.emplace_back(std::move(name), value);
+    }
+    return v;
+}
+}  // namespace
+
+std::vector<uint8_t> encode_ops(const std::vector<Op>& ops) {
+    Writer w;
+    w.count(ops.size(), "operations");
+    for (const Op& o : ops) {
+        w.u8(uint8_t(o.kind));
+        w.u8(o.has_service ? 1 : 0);
+        w.u8(o.proto);
+        w.u32(o.vip);
+        w.u16(o.port);
+        w.str(o.scheduler, "scheduler name");
+        w.str(o.sched_flags, "scheduler flags");
+        w.u32(o.persistence);
+        w.u32(o.persist_mask);
+        w.u32(o.real_addr);
+        w.u16(o.real_port);
+        w.u8(o.forward);
+        w.u32(o.weight);
+        w.u32(o.u_threshold);
+        w.u32(o.l_threshold);
+        w.u32(0);  // reserved
+        w.u32(o.tcp);
+        w.u32(o.tcpfin);
+        w.u32(o.udp);
+    }
+    return w.take();
+}
+
+std::vector<Op> decode_ops(const std::vector<uint8_t>& payload) {
+    check_payload(payload, "operations");
+    Reader r(payload.data(), payload.size(), "operations");
+    std::vector<Op> ops;
+    const uint32_t n = r.count(kOpMin, "operation count");
+    ops.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        Op o;
+        const uint8_t kind = r.u8("operation");
+        if (kind == 0 || kind > kMaxOpKind) {
+            r.fail("unknown operation " + std::to_string(kind));
+        }
+        o.kind = OpKind(kind);
+        const uint8_t has = r.u8("has service");
+        if (has > 1) {
+            r.fail("has-service flag " + std::to_string(has));
+        }
+        o.has_service = has == 1;
+        o.proto = r.u8("service protocol");
+        if (o.has_service) {
+            check_proto(r, o.proto);
+        }
+        o.vip = r.u32("service address");
+        o.port = r.u16("service port");
+        o.scheduler = r.str("scheduler name");
+        o.sched_flags = r.str("scheduler flags");
+        o.persistence = r.u32("persistence");
+        o.persist_mask = r.u32("persistence mask");
+        o.real_addr = r.u32("real address");
+        o.real_port = r.u16("real port");
+        o.forward = r.u8("forward method");
+        if (o.forward > kMaxForward) {
+            r.fail("unknown forward method " + std::to_string(o.forward));
+        }
+        o.weight = r.u32("weight");
+        o.u_threshold = r.u32("upper threshold");
+        o.l_threshold = r.u32("lower threshold");
+        r.u32("reserved");
+        o.tcp = r.u32("tcp timeout");
+        o.tcpfin = r.u32("tcpfin timeout");
+        o.udp = r.u32("udp timeout");
+        ops.push_back(std::move(o));
+    }
+    r.finish();
+    return ops;
+}
+
+std::vector<uint8_t> encode_connections(const Connections& c) {
+    Writer w;
+    w.u64(c.total);
+    w.count(c.entries.size(), "connections");
+    for (const ConnEntry& e : c.entries) {
+        w.u8(e.proto);
+        w.u8(e.is_template ? 1 : 0);
+        w.u32(e.client);
+        w.u32(e.vip);
+        w.u32(e.real);
+        w.u16(e.cport);
+        w.u16(e.vport);
+        w.u16(e.rport);
+        w.u8(e.forward);
+        w.str(e.state, "state");
+        w.u32(e.expire_s);
+    }
+    return w.take();
+}
+
+Connections decode_connections(const std::vector<uint8_t>& payload) {
+    check_payload(payload, "connections");
+    Reader r(payload.data(), payload.size(), "connections");
+    Connections c;
+    c.total = r.u64("total");
+    const uint32_t n = r.count(kConnMin, "connection count");
+    if (n > kMaxConnEntries) {
+        r.fail(std::to_string(n) + " connections, at most " + std::to_string(kMaxConnEntries));
+    }
+    c.entries.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        ConnEntry e;
+        e.proto = r.u8("protocol");
+        check_proto(r, e.proto);
+        const uint8_t t = r.u8("template flag");
+        if (t > 1) {
+            r.fail("template flag " + std::to_string(t));
+        }
+        e.is_template = t == 1;
+        e.client = r.u32("client address");
+        e.vip = r.u32("virtual address");
+        e.real = r.u32("real address");
+        e.cport = r.u16("client port");
+        e.vport = r.u16("virtual port");
+        e.rport = r.u16("real port");
+        e.forward = r.u8("forward method");
+        if (e.forward > kMaxForward) {
+            r.fail("unknown forward method " + std::to_string(e.forward));
+        }
+        e.state = r.str("state");
+        e.expire_s = r.u32("expire");
+        c.entries.push_back(std::move(e));
+    }
+    r.finish();
+    return c;
+}
+
+std::vector<uint8_t> encode_workers(const Workers& ws) {
+    Writer w;
+    w.u64(ws.mbufs_total);
+    w.u64(ws.mbufs_in_use);
+    w.count(ws.workers.size(), "workers");
+    for (const WorkerStatus& x : ws.workers) {
+        w.u32(x.lcore);
+        w.u64(x.rx);
+        w.u64(x.tx);
+        w.u64(x.redirected_out);
+        w.u64(x.redirected_in);
+        w.u64(x.conns_created);
+        w.u64(x.conns_expired);
+        w.u64(x.conns_in_table);
+        w.u64(x.table_capacity);
+        put_pairs(w, x.counters, "counter");
+        put_pairs(w, x.drops, "drop reason");
+    }
+    return w.take();
+}
+
+Workers decode_workers(const std::vector<uint8_t>& payload) {
+    check_payload(payload, "workers");
+    Reader r(payload.data(), payload.size(), "workers");
+    Workers ws;
+    ws.mbufs_total = r.u64("mbufs total");
+    ws.mbufs_in_use = r.u64("mbufs in use");
+    const uint32_t n = r.count(kWorkerMin, "worker count");
+    ws.workers.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        WorkerStatus x;
+        x.lcore = r.u32("lcore");
+        x.rx = r.u64("rx");
+        x.tx = r.u64("tx");
+        x.redirected_out = r.u64("redirected_out");
+        x.redirected_in = r.u64("redirected_in");
+        x.conns_created = r.u64("conns_created");
+        x.conns_expired = r.u64("conns_expired");
+        x.conns_in_table = r.u64("conns_in_table");
+        x.table_capacity = r.u64("table_capacity");
+        x.counters = get_pairs(r, "counter");
+        x.drops = get_pairs(r, "drop reason");
+        ws.workers.push_back(std::move(x));
+    }
+    r.finish();
+    return ws;
 }
 
 std::vector<uint8_t> encode_string(const std::string& s) {

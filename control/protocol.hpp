@@ -13,18 +13,96 @@
 namespace lb::ctl {
 
 inline constexpr uint32_t kProtoMagic = 0x3143424c;  // "LBC1" read as little-endian u32
-inline constexpr uint16_t kProtoVersion = 1;
+inline constexpr uint16_t kProtoVersion = 2;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr size_t kFrameHeader = 12;
 inline constexpr uint32_t kMaxString = 4096;  // longest string any message may carry
 
 enum class MsgType : uint16_t {
     // requests
-    GetStatus = 1,  // no payload -> Status
-    Reload = 2,     // no payload: re-read the config file -> Status, or Error (why not)
+    GetStatus = 1,       // no payload -> Status
+    Reload = 2,          // no payload: re-read the config file -> Status, or Error (why not)
+    Apply = 3,           // Ops: ipvsadm-style changes, applied together as one snapshot -> Ok / Error
+    GetConnections = 4,  // no payload -> Connections
+    GetWorkers = 5,      // no payload -> Workers
+    WriteConfig = 6,     // string: path ("" = the config file lb was started with) -> Ok / Error
     // replies
     Status = 101,
+    Connections = 102,
+    Workers = 103,
+    Ok = 104,     // payload: string message (may be empty)
     Error = 199,  // payload: string message
+};
+
+// One ipvsadm-style change. The client fills every field the kind uses (with ipvsadm's
+// defaults for what the user left out); lb validates everything.
+enum class OpKind : uint8_t {
+    AddService = 1,   // -A: service + settings
+    EditService,      // -E: service + settings (replaces them)
+    DeleteService,    // -D: service
+    Clear,            // -C: nothing
+    AddReal,          // -a: service + real
+    EditReal,         // -e: service + real
+    DeleteReal,       // -d: service + real address and port
+    Zero,             // -Z: service, or all services when has_service is false
+    SetTimeout,       // --set: tcp, tcpfin, udp seconds (0 = leave as is)
+};
+inline constexpr uint8_t kMaxOpKind = uint8_t(OpKind::SetTimeout);
+
+struct Op {
+    OpKind kind = OpKind::Clear;
+    bool has_service = false;
+    uint8_t proto = 6;   // 6 tcp, 17 udp
+    uint32_t vip = 0;    // host order
+    uint16_t port = 0;
+    // service settings
+    std::string scheduler;    // "rr", "wlc", ...
+    std::string sched_flags;  // comma-separated ipvsadm names, "" for none
+    uint32_t persistence = 0;            // seconds, 0 = not persistent
+    uint32_t persist_mask = 0xFFFFFFFF;  // host order
+    // real
+    uint32_t real_addr = 0;  // host order
+    uint16_t real_port = 0;
+    uint8_t forward = 0;     // dp::Forward
+    uint32_t weight = 1;
+    uint32_t u_threshold = 0, l_threshold = 0;  // connections, 0 = none
+    // timeouts
+    uint32_t tcp = 0, tcpfin = 0, udp = 0;
+};
+
+// One connection of `lbctl -L -n -c` (IPVS's connection entries), addresses host order.
+struct ConnEntry {
+    uint8_t proto = 6;
+    bool is_template = false;
+    uint32_t client = 0, vip = 0, real = 0;
+    uint16_t cport = 0, vport = 0, rport = 0;
+    uint8_t forward = 0;
+    std::string state;      // "ESTABLISHED", "UDP", "NONE" (templates)...
+    uint32_t expire_s = 0;  // seconds left
+};
+
+struct Connections {
+    uint64_t total = 0;  // connections and templates in all tables
+    std::vector<ConnEntry> entries;  // at most kMaxConnEntries of them
+};
+inline constexpr uint32_t kMaxConnEntries = 100000;
+
+struct WorkerStatus {
+    uint32_t lcore = 0;
+    uint64_t rx = 0, tx = 0, redirected_out = 0, redirected_in = 0;
+    uint64_t conns_created = 0, conns_expired = 0, conns_in_table = 0, table_capacity = 0;
+    std::vector<std::pair<std::string, uint64_t>> counters;  // every other counter, by name
+    std::vector<std::pair<std::string, uint64_t>> drops;     // drop reason -> count
+};
+
+struct Workers {
+    uint64_t mbufs_total = 0, mbufs_in_use = 0;
+    std::vector<WorkerStatus> workers;
+};
+
+// Rates as IPVS estimates them: per second, an EWMA over 2-second samples.
+struct Rates {
+    uint64_t cps = 0, inpps = 0, outpps = 0, inbps = 0, outbps = 0;
 };
 
 struct RealStatus {
@@ -32,6 +110,9 @@ struct RealStatus {
     uint16_t port = 0;
     uint8_t forward = 0;  // dp::Forward
     uint32_t weight = 0;
+    uint32_t u_threshold = 0, l_threshold = 0;
+    bool overloaded = false;
+    Rates rates;
     uint64_t active = 0, inactive = 0, persist = 0;  // persist: persistence templates
     uint64_t conns = 0, in_pkts = 0, out_pkts = 0, in_bytes = 0, out_bytes = 0;
 };
@@ -44,12 +125,14 @@ struct ServiceStatus {
     uint32_t persistence = 0;  // seconds, 0 = not persistent
     uint32_t persist_mask = 0xFFFFFFFF;  // host order
     std::string sched_flags;   // ipvsadm's names, comma-separated: "sh-fallback,sh-port"
+    Rates rates;
     uint64_t conns = 0, in_pkts = 0, out_pkts = 0, in_bytes = 0, out_bytes = 0;
     std::vector<RealStatus> reals;
 };
 
 struct Status {
     uint32_t conn_capacity = 0;  // connection table size, shown as (size=N)
+    uint32_t tcp_timeout = 0, tcpfin_timeout = 0, udp_timeout = 0;  // seconds (--timeout)
     std::vector<ServiceStatus> services;
 };
 
@@ -74,6 +157,12 @@ Frame decode_frame(const uint8_t* data, size_t len);
 
 std::vector<uint8_t> encode_status(const Status& s);
 Status decode_status(const std::vector<uint8_t>& payload);
+std::vector<uint8_t> encode_ops(const std::vector<Op>& ops);
+std::vector<Op> decode_ops(const std::vector<uint8_t>& payload);
+std::vector<uint8_t> encode_connections(const Connections& c);
+Connections decode_connections(const std::vector<uint8_t>& payload);
+std::vector<uint8_t> encode_workers(const Workers& w);
+Workers decode_workers(const std::vector<uint8_t>& payload);
 // Throws ProtocolError if s is longer than kMaxString.
 std::vector<uint8_t> encode_string(const std::string& s);
 std::string decode_string(const std::vector<uint8_t>& payload);

@@ -183,7 +183,7 @@ TEST_CASE("status round trip: several services, max values, empty lists", "[prot
 
 TEST_CASE("frame header layout is LBC1, version, type, length, little-endian", "[protocol]") {
     const std::vector<uint8_t> frame = encode_frame(MsgType::Status, {0xaa, 0xbb});
-    const std::vector<uint8_t> expect = {'L', 'B', 'C', '1', 1, 0, 101, 0, 2, 0, 0, 0, 0xaa, 0xbb};
+    const std::vector<uint8_t> expect = {'L', 'B', 'C', '1', 2, 0, 101, 0, 2, 0, 0, 0, 0xaa, 0xbb};
     CHECK(frame == expect);
     const auto [type, len] = decode_header(frame.data(), frame.size());
     CHECK(type == MsgType::Status);
@@ -230,9 +230,9 @@ TEST_CASE("bad magic, unknown version and oversized payloads are rejected", "[pr
     const auto bad_magic = header(0x3243424c, kProtoVersion, 1, 0);  // "LBC2"
     CHECK_THROWS_WITH(decode_header(bad_magic.data(), bad_magic.size()),
                       Catch::Contains("bad magic"));
-    const auto bad_version = header(kProtoMagic, 2, 1, 0);
+    const auto bad_version = header(kProtoMagic, 1, 1, 0);
     CHECK_THROWS_WITH(decode_header(bad_version.data(), bad_version.size()),
-                      Catch::Contains("version 2"));
+                      Catch::Contains("version 1"));
     const auto max = header(kProtoMagic, kProtoVersion, 1, kMaxPayload);
     CHECK(decode_header(max.data(), max.size()).second == kMaxPayload);
     const auto over = header(kProtoMagic, kProtoVersion, 1, kMaxPayload + 1);
@@ -249,7 +249,9 @@ TEST_CASE("bad magic, unknown version and oversized payloads are rejected", "[pr
 TEST_CASE("absurd counts, long strings and unknown enums are rejected", "[protocol]") {
     SECTION("service count larger than the payload could hold") {
         std::vector<uint8_t> p;
-        put_u32(p, 100);
+        for (int i = 0; i < 4; ++i) {
+            put_u32(p, 100);  // capacity and the three timeouts
+        }
         put_u32(p, kU32Max);
         CHECK_THROWS_WITH(decode_status(p), Catch::Contains("cannot fit"));
     }
@@ -870,4 +872,100 @@ TEST_CASE("lbctl address parsing is strict", "[lbctl]") {
     CHECK(forward_name(0) == "Masq");
     CHECK(forward_name(1) == "Tunnel");
     CHECK(forward_name(2) == "Route");
+}
+
+TEST_CASE("protocol v2: operations, connections and workers round-trip", "[protocol]") {
+    std::vector<Op> ops(3);
+    ops[0].kind = OpKind::AddService;
+    ops[0].has_service = true;
+    ops[0].proto = 17;
+    ops[0].vip = 0xC633640A;
+    ops[0].port = 53;
+    ops[0].scheduler = "sh";
+    ops[0].sched_flags = "sh-port";
+    ops[0].persistence = 300;
+    ops[0].persist_mask = 0xFFFFFF00;
+    ops[1].kind = OpKind::AddReal;
+    ops[1].has_service = true;
+    ops[1].vip = 1;
+    ops[1].port = 80;
+    ops[1].real_addr = 0x0A0A0002;
+    ops[1].real_port = 8080;
+    ops[1].forward = 1;
+    ops[1].weight = 65535;
+    ops[1].u_threshold = 100;
+    ops[1].l_threshold = 50;
+    ops[2].kind = OpKind::SetTimeout;
+    ops[2].tcp = 900;
+    ops[2].tcpfin = 120;
+    ops[2].udp = 300;
+    const std::vector<Op> back = decode_ops(encode_ops(ops));
+    REQUIRE(back.size() == 3);
+    CHECK(back[0].kind == OpKind::AddService);
+    CHECK(back[0].proto == 17);
+    CHECK(back[0].sched_flags == "sh-port");
+    CHECK(back[0].persist_mask == 0xFFFFFF00);
+    CHECK(back[1].real_port == 8080);
+    CHECK(back[1].forward == 1);
+    CHECK(back[1].u_threshold == 100);
+    CHECK(back[1].l_threshold == 50);
+    CHECK(back[2].udp == 300);
+
+    Connections c;
+    c.total = 7;
+    ConnEntry e;
+    e.proto = 6;
+    e.client = 1;
+    e.vip = 2;
+    e.real = 3;
+    e.cport = 4;
+    e.vport = 5;
+    e.rport = 6;
+    e.state = "ESTABLISHED";
+    e.expire_s = 899;
+    c.entries = {e, e};
+    c.entries[1].is_template = true;
+    const Connections cb = decode_connections(encode_connections(c));
+    CHECK(cb.total == 7);
+    REQUIRE(cb.entries.size() == 2);
+    CHECK(cb.entries[0].state == "ESTABLISHED");
+    CHECK(cb.entries[1].is_template);
+    CHECK(cb.entries[0].rport == 6);
+
+    Workers ws;
+    ws.mbufs_total = 65535;
+    ws.mbufs_in_use = 1024;
+    WorkerStatus w;
+    w.lcore = 1;
+    w.rx = 10;
+    w.drops = {{"no_service", 3}, {"malformed", 0}};
+    w.counters = {{"arp_replies", 2}};
+    ws.workers = {w};
+    const Workers wb = decode_workers(encode_workers(ws));
+    REQUIRE(wb.workers.size() == 1);
+    CHECK(wb.mbufs_in_use == 1024);
+    CHECK(wb.workers[0].drops == w.drops);
+    CHECK(wb.workers[0].counters == w.counters);
+}
+
+TEST_CASE("protocol v2: malformed operations are refused", "[protocol]") {
+    std::vector<Op> ops(1);
+    ops[0].kind = OpKind::AddReal;
+    ops[0].has_service = true;
+    std::vector<uint8_t> good = encode_ops(ops);
+    for (size_t cut = 0; cut < good.size(); ++cut) {
+        CHECK_THROWS_AS(decode_ops(std::vector<uint8_t>(good.begin(), good.begin() + long(cut))),
+                        ProtocolError);
+    }
+    auto bad = good;
+    bad[4] = 99;  // unknown operation kind
+    CHECK_THROWS_WITH(decode_ops(bad), Catch::Contains("unknown operation 99"));
+    bad = good;
+    bad[6] = 1;  // protocol 1 with a service
+    CHECK_THROWS_WITH(decode_ops(bad), Catch::Contains("protocol"));
+    bad = good;
+    bad.push_back(0);
+    CHECK_THROWS_WITH(decode_ops(bad), Catch::Contains("trailing"));
+    std::vector<uint8_t> huge = {0xff, 0xff, 0xff, 0x7f};
+    CHECK_THROWS_WITH(decode_ops(huge), Catch::Contains("cannot fit"));
 }
