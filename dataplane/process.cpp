@@ -606,10 +606,14 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     uint32_t idx = find_live(it.key, it.hash, Dir::In, now);
     const bool pure_syn = tcp && (p.tcp_flags & (kSyn | kAck | kRst | kFin)) == kSyn;
     if (idx != ConnTable::kNone && pure_syn) {
-        const auto s = TcpState(conns.at(idx).state);
-        if (s == TcpState::TimeWait || s == TcpState::Close) {
+        const Conn& old = conns.at(idx);
+        const auto s = TcpState(old.state);
+        // tun/dr see only the client: after its FIN the connection sits in FIN_WAIT.
+        const bool input_only_done =
+            Forward(old.forward) != Forward::Nat && s == TcpState::FinWait;
+        if (s == TcpState::TimeWait || s == TcpState::Close || input_only_done) {
             // The client reuses the tuple of a finished connection: schedule it afresh (IPVS's
-            // conn_reuse_mode).
+            // conn_reuse_mode, with its bit 2 for connections it sees one way only).
             remove_conn(idx);
             idx = ConnTable::kNone;
         }

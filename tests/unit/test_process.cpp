@@ -681,3 +681,21 @@ TEST_CASE("process: with persistence, workers own clients by their masked addres
                0);
     CHECK(other.w->redirect[owner].n == 2);  // the whole /24 goes to one worker
 }
+
+TEST_CASE("process: a tun/dr client reusing its port after FIN makes a new connection",
+          "[process][tun]") {
+    Fixture fx(1, 0, 64, kMixedConfig);
+    Pkt p = to_vip12();
+    fx.send({p.build()}, 0);  // SYN -> tun real 10.10.0.2
+    p.tcp_flags = 0x10;
+    fx.send({p.build()}, 0);
+    p.tcp_flags = 0x11;
+    fx.send({p.build()}, 0);  // the client's FIN: FIN_WAIT
+    fx.take(1);
+    p.tcp_flags = 0x02;
+    fx.send({p.build()}, 0);  // the same tuple again: a new connection, the next real (dr)
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0][5] == 0x13);
+    CHECK(fx.w->svc_stats[0].conns.get() == 2);
+}
