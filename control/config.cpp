@@ -1012,7 +1012,7 @@ private:
         as_list(list);
         for (int i = 0; i < list.getLength(); ++i) {
             const Setting& g = list[i];
-            check_keys(g, {"address", "port", "forward", "weight"});
+            check_keys(g, {"address", "port", "forward", "weight", "u_threshold", "l_threshold"});
             RealConf real;
             real.line = line_of(g);
 
@@ -1059,6 +1059,16 @@ private:
             }
             if (const Setting* s = find(g, "weight")) {
                 real.weight = uint32_t(as_int(*s, 0, 65535));
+            }
+            if (const Setting* s = find(g, "u_threshold")) {
+                real.u_threshold = uint32_t(as_int(*s, 0, 2147483647));
+            }
+            if (const Setting* s = find(g, "l_threshold")) {
+                real.l_threshold = uint32_t(as_int(*s, 0, 2147483647));
+                if (real.u_threshold != 0 && real.l_threshold > real.u_threshold) {
+                    fail(*s, "l_threshold " + std::to_string(real.l_threshold) +
+                                 " is above u_threshold " + std::to_string(real.u_threshold));
+                }
             }
             for (size_t j = 0; j < svc.reals.size(); ++j) {
                 const RealConf& o = svc.reals[j];

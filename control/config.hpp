@@ -42,6 +42,8 @@ struct RealConf {
     uint16_t port = 0;
     dp::Forward forward = dp::Forward::Nat;
     uint32_t weight = 1;
+    uint32_t u_threshold = 0;  // optional `u_threshold`: connections; 0 = none (ipvsadm -x)
+    uint32_t l_threshold = 0;  // optional `l_threshold` (ipvsadm -y)
     int line = 0;
 };
 

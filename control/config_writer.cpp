@@ -120,7 +120,14 @@ std::string format_config(const Config& c) {
             const RealConf& r = s.reals[j];
             o << (j ? ",\n              " : " ") << "{ address = " << ip_q(r.addr)
               << "; port = " << r.port << "; forward = \"" << forward_key(r.forward)
-              << "\"; weight = " << r.weight << "; }";
+              << "\"; weight = " << r.weight << ";";
+            if (r.u_threshold != 0) {
+                o << " u_threshold = " << r.u_threshold << ";";
+            }
+            if (r.l_threshold != 0) {
+                o << " l_threshold = " << r.l_threshold << ";";
+            }
+            o << " }";
         }
         o << " ); }";
     }

@@ -1,8 +1,13 @@
 #include "control/control.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include <rte_byteorder.h>
 #include <rte_malloc.h>
@@ -41,7 +46,16 @@ Control::Control(Config cfg, Runtime rt)
     : cfg_(std::move(cfg)),
       rt_(std::move(rt)),
       svc_base_(dp::kMaxServices),
-      real_base_(dp::kMaxReals) {
+      real_base_(dp::kMaxReals),
+      svc_est_(dp::kMaxServices),
+      real_est_(dp::kMaxReals),
+      overload_(new std::atomic<uint8_t>[dp::kMaxReals]) {
+    for (uint32_t i = 0; i < dp::kMaxReals; ++i) {
+        overload_[i].store(0, std::memory_order_relaxed);
+    }
+    for (dp::Worker* w : rt_.workers) {
+        w->overload = overload_.get();
+    }
     set_static_neighbours();
 }
 
@@ -84,24 +98,12 @@ void Control::publish() {
                                generation_ + 1, &slots_,
                                [this](bool real, uint16_t slot) { return slot_idle(real, slot); });
     ++generation_;
-    using TC = dp::TrafficCounters;
-    auto totals = [this](bool real, uint16_t slot) {
-        std::array<uint64_t, 5> t{};
-        for (const dp::Worker* w : rt_.workers) {
-            const TC& c = real ? w->real_stats[slot] : w->svc_stats[slot];
-            t[0] += c.conns.get();
-            t[1] += c.in_pkts.get();
-            t[2] += c.out_pkts.get();
-            t[3] += c.in_bytes.get();
-            t[4] += c.out_bytes.get();
-        }
-        return t;
-    };
     for (const uint16_t slot : snap->fresh_svc_slots) {
-        svc_base_[slot] = totals(false, slot);
+        zero(false, slot);
     }
     for (const uint16_t slot : snap->fresh_real_slots) {
-        real_base_[slot] = totals(true, slot);
+        zero(true, slot);
+        overload_[slot].store(0, std::memory_order_relaxed);
     }
     // Reals and gateways are resolved ahead of traffic.
     const uint64_t now = now_ms();
@@ -290,18 +292,410 @@ std::string Control::reload() {
         log()->error("{}", msg);
         return msg;
     }
+    const std::string err = adopt(std::move(next), "reload");
+    if (err.empty()) {
+        log()->info("reloaded {}: {} services", cfg_.file, cfg_.services.size());
+    }
+    return err;
+}
+
+std::string Control::adopt(Config next, const char* what) {
     Config old = std::move(cfg_);
     cfg_ = std::move(next);
     try {
         publish();
     } catch (const std::exception& e) {
         cfg_ = std::move(old);
-        log()->error("reload refused, the running config stays: {}", e.what());
+        log()->error("{} refused, the running config stays: {}", what, e.what());
         return e.what();
     }
     set_static_neighbours();
     spdlog::set_level(spdlog::level::from_str(cfg_.log_level));
-    log()->info("reloaded {}: {} services", cfg_.file, cfg_.services.size());
+    return "";
+}
+
+std::array<uint64_t, 5> Control::totals(bool real, uint16_t slot) const {
+    std::array<uint64_t, 5> t{};
+    for (const dp::Worker* w : rt_.workers) {
+        const dp::TrafficCounters& c = real ? w->real_stats[slot] : w->svc_stats[slot];
+        t[0] += c.conns.get();
+        t[1] += c.in_pkts.get();
+        t[2] += c.out_pkts.get();
+        t[3] += c.in_bytes.get();
+        t[4] += c.out_bytes.get();
+    }
+    return t;
+}
+
+void Control::zero(bool real, uint16_t slot) {
+    (real ? real_base_ : svc_base_)[slot] = totals(real, slot);
+    (real ? real_est_ : svc_est_)[slot] = Estimator{};
+}
+
+// IPVS's overload hysteresis: over when active + inactive reaches u_threshold; back when it
+// falls below l_threshold, or below 3/4 of u_threshold when there is no lower one.
+void Control::overload_tick() {
+    const dp::Snapshot* snap = rt_.snapshot->load(std::memory_order_acquire);
+    if (snap == nullptr) {
+        return;
+    }
+    for (const dp::Service& s : snap->services) {
+        for (const dp::Real& r : s.reals) {
+            std::atomic<uint8_t>& flag = overload_[r.stats_slot];
+            if (r.u_threshold == 0 && r.l_threshold == 0) {
+                flag.store(0, std::memory_order_relaxed);
+                continue;
+            }
+            uint64_t conns = 0;
+            for (const dp::Worker* w : rt_.workers) {
+                conns += w->real_stats[r.stats_slot].active.get() +
+                         w->real_stats[r.stats_slot].inactive.get();
+            }
+            const bool over = flag.load(std::memory_order_relaxed) != 0;
+            if (!over && r.u_threshold != 0 && conns >= r.u_threshold) {
+                flag.store(1, std::memory_order_relaxed);
+            } else if (over) {
+                const bool back = r.l_threshold != 0   ? conns < r.l_threshold
+                                  : r.u_threshold != 0 ? conns * 4 < uint64_t(r.u_threshold) * 3
+                                                       : true;
+                if (back) {
+                    flag.store(0, std::memory_order_relaxed);
+                }
+            }
+        }
+    }
+}
+
+void Control::rate_tick(uint64_t now) {
+    if (last_rate_ms_ != 0 && now - last_rate_ms_ < 2000) {
+        return;
+    }
+    const double secs = last_rate_ms_ == 0 ? 2.0 : double(now - last_rate_ms_) / 1000.0;
+    last_rate_ms_ = now;
+    const dp::Snapshot* snap = rt_.snapshot->load(std::memory_order_acquire);
+    if (snap == nullptr) {
+        return;
+    }
+    auto sample = [&](bool real, uint16_t slot) {
+        Estimator& e = (real ? real_est_ : svc_est_)[slot];
+        const std::array<uint64_t, 5> t = totals(real, slot);
+        if (e.primed) {
+            for (size_t i = 0; i < 5; ++i) {
+                const double rate = double(t[i] - e.last[i]) / secs;
+                e.avg[i] += (rate - e.avg[i]) / 4.0;
+            }
+        }
+        e.last = t;
+        e.primed = true;
+    };
+    for (const dp::Service& s : snap->services) {
+        sample(false, s.stats_slot);
+        for (const dp::Real& r : s.reals) {
+            sample(true, r.stats_slot);
+        }
+    }
+}
+
+namespace {
+
+std::string service_text(const Op& o) {
+    return std::string(o.proto == 17 ? "UDP " : "TCP ") + format_ipv4(o.vip) + ":" +
+           std::to_string(o.port);
+}
+
+std::string real_text(const Op& o) {
+    return format_ipv4(o.real_addr) + ":" + std::to_string(o.real_port);
+}
+
+ServiceConf* find_service(Config& c, const Op& o) {
+    for (ServiceConf& s : c.services) {
+        if (s.proto == o.proto && s.vip == o.vip && s.port == o.port) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+// Scheduler, flags and persistence from an operation; throws std::runtime_error.
+void service_settings(ServiceConf& s, const Op& o) {
+    const auto it = std::find(dp::kSchedNames.begin(), dp::kSchedNames.end(), o.scheduler);
+    if (it == dp::kSchedNames.end()) {
+        throw std::runtime_error("unknown scheduler \"" + o.scheduler + "\"");
+    }
+    s.scheduler = dp::SchedKind(it - dp::kSchedNames.begin());
+    s.sched_flags = 0;
+    std::string flags = o.sched_flags;
+    while (!flags.empty()) {
+        const size_t comma = flags.find(',');
+        const std::string f = flags.substr(0, comma);
+        flags = comma == std::string::npos ? "" : flags.substr(comma + 1);
+        const std::string sched(*it);
+        if (f == sched + "-fallback" && (sched == "sh" || sched == "mh")) {
+            s.sched_flags |= dp::kSchedFallback;
+        } else if (f == sched + "-port" && (sched == "sh" || sched == "mh")) {
+            s.sched_flags |= dp::kSchedPort;
+        } else {
+            throw std::runtime_error("scheduler flag \"" + f + "\" does not apply to " + sched);
+        }
+    }
+    s.persistence = o.persistence;
+    s.persistence_mask = o.persistence != 0 ? o.persist_mask : 0xFFFFFFFF;
+}
+
+void real_settings(RealConf& r, const Op& o) {
+    r.forward = dp::Forward(o.forward);
+    r.weight = o.weight;
+    r.u_threshold = o.u_threshold;
+    r.l_threshold = o.l_threshold;
+}
+
+}  // namespace
+
+std::string Control::apply(const std::vector<Op>& ops) {
+    Config next = cfg_;
+    std::vector<std::pair<bool, std::tuple<uint8_t, uint32_t, uint16_t>>> zeros;  // all?, service
+    // Small batches are checked after every operation so that an error names its operation;
+    // a big restore is checked once at the end.
+    const bool each = ops.size() <= 64;
+    auto check = [&](const std::string& where) {
+        try {
+            next = parse_config(format_config(next), cfg_.file);
+        } catch (const ConfigError& e) {
+            // "FILE:LINE: key: what" -> "key: what": the file is ours, not the user's.
+            std::string msg = e.what();
+            const size_t p = msg.find(": ");
+            msg = p == std::string::npos ? msg : msg.substr(p + 2);
+            throw std::runtime_error(where + msg);
+        }
+    };
+    try {
+        for (size_t i = 0; i < ops.size(); ++i) {
+            const Op& o = ops[i];
+            std::string where;
+            switch (o.kind) {
+            case OpKind::AddService: where = "-A " + service_text(o); break;
+            case OpKind::EditService: where = "-E " + service_text(o); break;
+            case OpKind::DeleteService: where = "-D " + service_text(o); break;
+            case OpKind::Clear: where = "-C"; break;
+            case OpKind::AddReal: where = "-a " + service_text(o) + " -r " + real_text(o); break;
+            case OpKind::EditReal: where = "-e " + service_text(o) + " -r " + real_text(o); break;
+            case OpKind::DeleteReal: where = "-d " + service_text(o) + " -r " + real_text(o); break;
+            case OpKind::Zero: where = o.has_service ? "-Z " + service_text(o) : "-Z"; break;
+            case OpKind::SetTimeout: where = "--set"; break;
+            }
+            if (ops.size() > 1) {
+                where = "operation " + std::to_string(i + 1) + " (" + where + ")";
+            }
+            where += ": ";
+            const bool needs_service = o.kind != OpKind::Clear && o.kind != OpKind::SetTimeout &&
+                                       !(o.kind == OpKind::Zero && !o.has_service);
+            if (needs_service && !o.has_service) {
+                throw std::runtime_error(where + "no service given");
+            }
+            ServiceConf* svc = needs_service ? find_service(next, o) : nullptr;
+            if (needs_service && o.kind != OpKind::AddService && svc == nullptr) {
+                throw std::runtime_error(where + "no such service");
+            }
+            auto find_real = [&]() -> std::vector<RealConf>::iterator {
+                return std::find_if(svc->reals.begin(), svc->reals.end(), [&](const RealConf& r) {
+                    return r.addr == o.real_addr && r.port == o.real_port;
+                });
+            };
+            try {
+                switch (o.kind) {
+                case OpKind::AddService: {
+                    if (svc != nullptr) {
+                        throw std::runtime_error("service already exists");
+                    }
+                    ServiceConf s;
+                    s.proto = o.proto;
+                    s.vip = o.vip;
+                    s.port = o.port;
+                    service_settings(s, o);
+                    next.services.push_back(std::move(s));
+                    break;
+                }
+                case OpKind::EditService: service_settings(*svc, o); break;
+                case OpKind::DeleteService:
+                    next.services.erase(next.services.begin() + (svc - next.services.data()));
+                    break;
+                case OpKind::Clear: next.services.clear(); break;
+                case OpKind::AddReal: {
+                    if (find_real() != svc->reals.end()) {
+                        throw std::runtime_error("destination already exists");
+                    }
+                    RealConf r;
+                    r.addr = o.real_addr;
+                    r.port = o.real_port;
+                    real_settings(r, o);
+                    svc->reals.push_back(r);
+                    break;
+                }
+                case OpKind::EditReal: {
+                    const auto it = find_real();
+                    if (it == svc->reals.end()) {
+                        throw std::runtime_error("no such destination");
+                    }
+                    real_settings(*it, o);
+                    break;
+                }
+                case OpKind::DeleteReal: {
+                    const auto it = find_real();
+                    if (it == svc->reals.end()) {
+                        throw std::runtime_error("no such destination");
+                    }
+                    svc->reals.erase(it);
+                    break;
+                }
+                case OpKind::Zero:
+                    zeros.push_back({!o.has_service, {o.proto, o.vip, o.port}});
+                    break;
+                case OpKind::SetTimeout:
+                    if (o.tcp != 0) {
+                        next.connections.tcp_timeout = o.tcp;
+                    }
+                    if (o.tcpfin != 0) {
+                        next.connections.tcp_fin_timeout = o.tcpfin;
+                    }
+                    if (o.udp != 0) {
+                        next.connections.udp_timeout = o.udp;
+                    }
+                    break;
+                }
+            } catch (const std::runtime_error& e) {
+                throw std::runtime_error(where + e.what());
+            }
+            if (each) {
+                check(where);
+            }
+        }
+        if (!each) {
+            check("");
+        }
+    } catch (const std::runtime_error& e) {
+        log()->warn("change refused: {}", e.what());
+        return e.what();
+    }
+    const std::string err = adopt(std::move(next), "change");
+    if (!err.empty()) {
+        return err;
+    }
+    // Zeroing needs the slots of the new snapshot.
+    const dp::Snapshot* snap = rt_.snapshot->load(std::memory_order_acquire);
+    for (const auto& [all, key] : zeros) {
+        for (const dp::Service& s : snap->services) {
+            if (all || (s.proto == std::get<0>(key) && rte_be_to_cpu_32(s.vip) == std::get<1>(key) &&
+                        rte_be_to_cpu_16(s.port) == std::get<2>(key))) {
+                zero(false, s.stats_slot);
+                for (const dp::Real& r : s.reals) {
+                    zero(true, r.stats_slot);
+                }
+            }
+        }
+    }
+    log()->info("applied {} change(s): {} services", ops.size(), cfg_.services.size());
+    return "";
+}
+
+Connections Control::connections() {
+    Connections out;
+    std::vector<dp::Conn> buf(4096);
+    for (dp::Worker* w : rt_.workers) {
+        out.total += w->counters.table_size.get();
+        uint32_t start = 0;
+        while (start < w->conns.capacity() && out.entries.size() < kMaxConnEntries) {
+            dp::Worker::Dump& d = w->dump;
+            d.start = start;
+            d.max = uint32_t(std::min<size_t>(buf.size(), kMaxConnEntries - out.entries.size()));
+            d.out = buf.data();
+            const uint32_t req = d.req.load(std::memory_order_relaxed) + 1;
+            d.req.store(req, std::memory_order_release);
+            const uint64_t deadline = now_ms() + 2000;
+            while (d.done.load(std::memory_order_acquire) != req) {
+                if (now_ms() > deadline) {
+                    throw std::runtime_error("worker " + std::to_string(w->id()) +
+                                             " did not answer the connection listing");
+                }
+                struct timespec ts{0, 200'000};
+                nanosleep(&ts, nullptr);
+            }
+            for (uint32_t i = 0; i < d.n; ++i) {
+                const dp::Conn& c = buf[i];
+                ConnEntry e;
+                e.is_template = dp::is_template(c);
+                e.proto = uint8_t(c.proto & ~dp::kTemplateProto);
+                e.client = rte_be_to_cpu_32(c.client_ip);
+                e.vip = rte_be_to_cpu_32(c.vip);
+                e.real = rte_be_to_cpu_32(c.real_ip);
+                e.cport = rte_be_to_cpu_16(c.client_port);
+                e.vport = rte_be_to_cpu_16(c.vport);
+                e.rport = rte_be_to_cpu_16(c.real_port);
+                e.forward = c.forward;
+                e.state = e.is_template ? "NONE"
+                          : e.proto == 17 ? "UDP"
+                                          : dp::tcp_state_name(dp::TcpState(c.state));
+                const int32_t left = int32_t(c.expire - d.now);
+                e.expire_s = left > 0 ? uint32_t(left + 999) / 1000 : 0;
+                out.entries.push_back(std::move(e));
+            }
+            start = d.next;
+        }
+    }
+    return out;
+}
+
+Workers Control::workers_status() const {
+    Workers ws;
+    if (rt_.pool != nullptr) {
+        ws.mbufs_total = rt_.pool->size;
+        ws.mbufs_in_use = rte_mempool_in_use_count(rt_.pool);
+    }
+    for (size_t i = 0; i < rt_.workers.size(); ++i) {
+        const dp::Worker* w = rt_.workers[i];
+        const dp::WorkerCounters& c = w->counters;
+        WorkerStatus s;
+        s.lcore = i < cfg_.workers.size() ? cfg_.workers[i] : uint32_t(i);
+        s.rx = c.rx.get();
+        s.tx = c.tx.get();
+        s.redirected_out = c.redirected_out.get();
+        s.redirected_in = c.redirected_in.get();
+        s.conns_created = c.conns_created.get();
+        s.conns_expired = c.conns_expired.get();
+        s.conns_in_table = c.table_size.get();
+        s.table_capacity = w->conns.capacity();
+        s.counters = {{"arp_replies", c.arp_replies.get()},
+                      {"icmp_echo_replies", c.icmp_echo_replies.get()},
+                      {"icmp_errors_translated", c.icmp_errors_translated.get()},
+                      {"tunnel_encapsulated", c.tunnel_encapsulated.get()},
+                      {"tunnel_fragments", c.tunnel_fragments.get()},
+                      {"frag_needed_sent", c.frag_needed_sent.get()},
+                      {"consumed", c.consumed.get()}};
+        for (size_t d = 0; d < size_t(dp::Drop::Count); ++d) {
+            s.drops.emplace_back(std::string(dp::kDropNames[d]), c.drops[d].get());
+        }
+        ws.workers.push_back(std::move(s));
+    }
+    return ws;
+}
+
+std::string Control::write_config(const std::string& path) const {
+    const std::string target = path.empty() ? cfg_.file : path;
+    const std::string tmp = target + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << format_config(cfg_);
+        out.close();
+        if (!out) {
+            std::remove(tmp.c_str());
+            return "cannot write " + tmp;
+        }
+    }
+    if (std::rename(tmp.c_str(), target.c_str()) != 0) {
+        const std::string err = std::strerror(errno);
+        std::remove(tmp.c_str());
+        return "cannot replace " + target + ": " + err;
+    }
+    log()->info("wrote the running config to {}", target);
     return "";
 }
 
@@ -314,6 +708,24 @@ Frame Control::handle(const Frame& req) {
             return {MsgType::Error, encode_string(err)};
         }
         return {MsgType::Status, encode_status(status())};
+    }
+    case MsgType::Apply: {
+        const std::string err = apply(decode_ops(req.payload));
+        if (!err.empty()) {
+            return {MsgType::Error, encode_string(err)};
+        }
+        return {MsgType::Ok, encode_string("")};
+    }
+    case MsgType::GetConnections:
+        return {MsgType::Connections, encode_connections(connections())};
+    case MsgType::GetWorkers: return {MsgType::Workers, encode_workers(workers_status())};
+    case MsgType::WriteConfig: {
+        const std::string path = decode_string(req.payload);
+        const std::string err = write_config(path);
+        if (!err.empty()) {
+            return {MsgType::Error, encode_string(err)};
+        }
+        return {MsgType::Ok, encode_string("wrote " + (path.empty() ? cfg_.file : path))};
     }
     default:
         return {MsgType::Error,
@@ -343,6 +755,8 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
         }
         const uint64_t now = now_ms();
         drain_slow(now);
+        overload_tick();
+        rate_tick(now);
         if (now - last_tick >= 100) {
             last_tick = now;
             neighbour_tick(now);
@@ -363,6 +777,13 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
     }
 }
 
+namespace {
+Rates rates_of(const auto& e) {
+    auto r = [&](size_t i) { return uint64_t(e.avg[i] < 0 ? 0 : e.avg[i] + 0.5); };
+    return Rates{r(0), r(1), r(2), r(3), r(4)};
+}
+}  // namespace
+
 Status Control::status() const {
     Status st;
     const dp::Snapshot* snap = rt_.snapshot->load(std::memory_order_acquire);
@@ -371,6 +792,9 @@ Status Control::status() const {
         cap += w->conns.capacity();
     }
     st.conn_capacity = uint32_t(std::min<uint64_t>(cap, UINT32_MAX));
+    st.tcp_timeout = cfg_.connections.tcp_timeout;
+    st.tcpfin_timeout = cfg_.connections.tcp_fin_timeout;
+    st.udp_timeout = cfg_.connections.udp_timeout;
     if (snap == nullptr) {
         return st;
     }
@@ -403,12 +827,17 @@ Status Control::status() const {
         ss.out_pkts = sum(&TC::out_pkts, false, s.stats_slot) - sb[2];
         ss.in_bytes = sum(&TC::in_bytes, false, s.stats_slot) - sb[3];
         ss.out_bytes = sum(&TC::out_bytes, false, s.stats_slot) - sb[4];
+        ss.rates = rates_of(svc_est_[s.stats_slot]);
         for (const dp::Real& r : s.reals) {
             RealStatus rs;
             rs.addr = rte_be_to_cpu_32(r.addr);
             rs.port = rte_be_to_cpu_16(r.port);
             rs.forward = uint8_t(r.forward);
             rs.weight = r.weight;
+            rs.u_threshold = r.u_threshold;
+            rs.l_threshold = r.l_threshold;
+            rs.overloaded = overload_[r.stats_slot].load(std::memory_order_relaxed) != 0;
+            rs.rates = rates_of(real_est_[r.stats_slot]);
             rs.active = sum(&TC::active, true, r.stats_slot);
             rs.inactive = sum(&TC::inactive, true, r.stats_slot);
             rs.persist = sum(&TC::persist, true, r.stats_slot);

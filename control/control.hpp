@@ -52,6 +52,16 @@ public:
     // success, else why not (FILE:LINE: ... for a bad file); the running config stays then.
     std::string reload();
 
+    // Applies ipvsadm-style changes to the running config, all or none, as one new snapshot.
+    // Returns "" on success, else why not (the running config stays).
+    std::string apply(const std::vector<Op>& ops);
+
+    // The connection tables (lbctl -c), at most kMaxConnEntries entries.
+    Connections connections();
+    Workers workers_status() const;
+    // Writes the running config to path ("" = the file lb was started with).
+    std::string write_config(const std::string& path) const;
+
     Status status() const;
     // Totals of the workers' counters, `name value` per line.
     std::string counters_text() const;
@@ -74,6 +84,19 @@ private:
 
     void set_static_neighbours();
     bool slot_idle(bool real, uint16_t slot) const;
+    // Publishes `next` as the running config; on failure restores the old one. "" or why not.
+    std::string adopt(Config next, const char* what);
+    std::array<uint64_t, 5> totals(bool real, uint16_t slot) const;
+    void zero(bool real, uint16_t slot);
+    void overload_tick();
+    void rate_tick(uint64_t now);
+
+    // IPVS's rate estimator per slot: an EWMA (weight 1/4) of 2-second samples.
+    struct Estimator {
+        std::array<uint64_t, 5> last{};
+        std::array<double, 5> avg{};
+        bool primed = false;
+    };
 
     Config cfg_;
     Runtime rt_;
@@ -81,6 +104,9 @@ private:
     // Counter values when a slot was given to its current service / real: status shows the
     // difference, so a reused slot starts from zero.
     std::vector<std::array<uint64_t, 5>> svc_base_, real_base_;
+    std::vector<Estimator> svc_est_, real_est_;
+    uint64_t last_rate_ms_ = 0;
+    std::unique_ptr<std::atomic<uint8_t>[]> overload_;  // per real slot, read by the workers
     uint64_t generation_ = 0;
     std::map<rte_be32_t, NeighInfo> neigh_info_;
 };

@@ -168,6 +168,8 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
             r.port = rte_cpu_to_be_16(rc.port);
             r.forward = rc.forward;
             r.weight = rc.weight;
+            r.u_threshold = rc.u_threshold;
+            r.l_threshold = rc.l_threshold;
             r.stats_slot = assigned.real[si][ri];
             s.reals.push_back(r);
         }

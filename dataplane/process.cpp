@@ -191,7 +191,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
         }
         if (pick == kNoReal) {
             // Its real is gone from the service: schedule afresh and point the template there.
-            pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
+            pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
             if (pick == kNoReal) {
                 return kNoReal;
             }
@@ -205,7 +205,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
             gauge(tc, true);
         }
     } else {
-        pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
+        pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
         if (pick == kNoReal) {
             return kNoReal;
         }
@@ -636,7 +636,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         const int32_t pick =
             svc.persistence != 0
                 ? persist_pick(svc, p, now, &tmpl)
-                : sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get()});
+                : sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
         if (pick < 0) {
             drop(m, pick == kNoReal ? Drop::NoReal : Drop::TableFull);
             return;

@@ -25,8 +25,11 @@ inline uint64_t mix64(uint64_t k) noexcept {
     return k;
 }
 
-// No thresholds yet: a real is available for new connections when its weight is positive.
-inline bool available(const Real& r) noexcept { return r.weight > 0; }
+// A real takes new connections when its weight is positive and it is not overloaded.
+inline bool available(const Real& r, const SchedCtx& ctx) noexcept {
+    return r.weight > 0 && (ctx.overload == nullptr ||
+                            ctx.overload[r.stats_slot].load(std::memory_order_relaxed) == 0);
+}
 
 inline uint64_t active_of(const SchedCtx& ctx, const Real& r) noexcept {
     return ctx.load[r.stats_slot].active.get();
@@ -45,7 +48,7 @@ int32_t pick_lc(const Service& svc, const SchedCtx& ctx) noexcept {
     uint64_t loh = 0;
     for (size_t i = 0; i < svc.reals.size(); ++i) {
         const Real& r = svc.reals[i];
-        if (!available(r)) {
+        if (!available(r, ctx)) {
             continue;
         }
         const uint64_t doh = conn_overhead(ctx, r);
@@ -66,7 +69,7 @@ int32_t pick_weighted_least(const Service& svc, const SchedCtx& ctx, bool idle_f
     uint64_t loh = 0;
     for (size_t i = 0; i < svc.reals.size(); ++i) {
         const Real& r = svc.reals[i];
-        if (!available(r)) {
+        if (!available(r, ctx)) {
             continue;
         }
         if (idle_first && active_of(ctx, r) == 0) {
@@ -82,12 +85,12 @@ int32_t pick_weighted_least(const Service& svc, const SchedCtx& ctx, bool idle_f
     return best;
 }
 
-int32_t pick_fo(const Service& svc) noexcept {
+int32_t pick_fo(const Service& svc, const SchedCtx& ctx) noexcept {
     int32_t best = kNoReal;
     uint32_t hw = 0;
     for (size_t i = 0; i < svc.reals.size(); ++i) {
         const Real& r = svc.reals[i];
-        if (available(r) && r.weight > hw) {
+        if (available(r, ctx) && r.weight > hw) {
             best = int32_t(i);
             hw = r.weight;
         }
@@ -100,7 +103,7 @@ int32_t pick_ovf(const Service& svc, const SchedCtx& ctx) noexcept {
     uint32_t hw = 0;
     for (size_t i = 0; i < svc.reals.size(); ++i) {
         const Real& r = svc.reals[i];
-        if (!available(r) || active_of(ctx, r) > r.weight) {
+        if (!available(r, ctx) || active_of(ctx, r) > r.weight) {
             continue;
         }
         if (best == kNoReal || r.weight > hw) {
@@ -121,7 +124,7 @@ int32_t pick_sh(const Service& svc, const SchedCtx& ctx) noexcept {
     if (slot == kNoSlot) {
         return kNoReal;
     }
-    if (available(svc.reals[slot])) {
+    if (available(svc.reals[slot], ctx)) {
         return slot;
     }
     if ((svc.sched_flags & kSchedFallback) == 0) {
@@ -133,7 +136,7 @@ int32_t pick_sh(const Service& svc, const SchedCtx& ctx) noexcept {
         if (slot == kNoSlot) {
             break;
         }
-        if (available(svc.reals[slot])) {
+        if (available(svc.reals[slot], ctx)) {
             return slot;
         }
     }
@@ -145,7 +148,7 @@ int32_t pick_dh(const Service& svc, const SchedCtx& ctx) noexcept {
         return kNoReal;
     }
     const uint16_t slot = svc.hash_table[dh_bucket(ctx.dst)];
-    return slot != kNoSlot && available(svc.reals[slot]) ? int32_t(slot) : kNoReal;
+    return slot != kNoSlot && available(svc.reals[slot], ctx) ? int32_t(slot) : kNoReal;
 }
 
 int32_t pick_mh(const Service& svc, const SchedCtx& ctx) noexcept {
@@ -162,7 +165,7 @@ int32_t pick_mh(const Service& svc, const SchedCtx& ctx) noexcept {
         if (slot == kNoSlot) {
             return kNoReal;
         }
-        if (available(svc.reals[slot])) {
+        if (available(svc.reals[slot], ctx)) {
             return slot;
         }
     }
@@ -298,8 +301,18 @@ int32_t sched_nth(const Service& svc, uint64_t n) noexcept {
 int32_t sched_pick(const Service& svc, const SchedCtx& ctx) noexcept {
     switch (svc.sched) {
     case SchedKind::Rr:
-    case SchedKind::Wrr:
-        return sched_nth(svc, svc.cursor.next.fetch_add(1, std::memory_order_relaxed));
+    case SchedKind::Wrr: {
+        int32_t r = sched_nth(svc, svc.cursor.next.fetch_add(1, std::memory_order_relaxed));
+        // IPVS's rr and wrr step over overloaded reals: take further turns, at most a period.
+        const uint64_t period = svc.sched == SchedKind::Rr ? svc.rr_order.size() : svc.wrr_period;
+        for (uint64_t k = 1; r != kNoReal && !available(svc.reals[size_t(r)], ctx); ++k) {
+            if (k >= period) {
+                return kNoReal;
+            }
+            r = sched_nth(svc, svc.cursor.next.fetch_add(1, std::memory_order_relaxed));
+        }
+        return r;
+    }
     case SchedKind::Lc: return pick_lc(svc, ctx);
     case SchedKind::Wlc:
         return pick_weighted_least(svc, ctx, false,
@@ -313,7 +326,7 @@ int32_t sched_pick(const Service& svc, const SchedCtx& ctx) noexcept {
     case SchedKind::Sh: return pick_sh(svc, ctx);
     case SchedKind::Dh: return pick_dh(svc, ctx);
     case SchedKind::Mh: return pick_mh(svc, ctx);
-    case SchedKind::Fo: return pick_fo(svc);
+    case SchedKind::Fo: return pick_fo(svc, ctx);
     case SchedKind::Ovf: return pick_ovf(svc, ctx);
     }
     return kNoReal;

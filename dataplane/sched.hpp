@@ -26,6 +26,9 @@ struct SchedCtx {
     rte_be16_t sport = 0;     // client port
     rte_be32_t dst = 0;       // destination address (the VIP)
     const TrafficCounters* load = nullptr;  // this worker's per-real gauges, by stats_slot
+    // Per real slot: 1 while the real is over its connection thresholds (control keeps it,
+    // IPVS's IP_VS_DEST_F_OVERLOAD); nullptr: none is.
+    const std::atomic<uint8_t>* overload = nullptr;
 };
 
 // Fills rr_order, wrr_runs, wrr_period and hash_table from the service's reals, weights and

@@ -36,6 +36,7 @@ struct Real {
     rte_be16_t port = 0;
     Forward forward = Forward::Nat;
     uint32_t weight = 1;
+    uint32_t u_threshold = 0, l_threshold = 0;  // connections; 0 = none
     uint16_t stats_slot = 0;  // index into the per-worker real counters
 };
 

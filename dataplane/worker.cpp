@@ -114,10 +114,34 @@ void Worker::run(const WorkerIo& io) {
             sweep_credit -= uint64_t(budget) * 1000;
             expire(now, budget);
         }
+        counters.table_size.v.store(conns.size(), std::memory_order_relaxed);
+        serve_dump(now);
         rte_rcu_qsbr_quiescent(io.qsbr, id_);  // no snapshot reference survives this line
     }
     rte_rcu_qsbr_thread_offline(io.qsbr, id_);
     rte_rcu_qsbr_thread_unregister(io.qsbr, id_);
+}
+
+void Worker::serve_dump(uint32_t now_ms) noexcept {
+    const uint32_t req = dump.req.load(std::memory_order_acquire);
+    if (req == dump.done.load(std::memory_order_relaxed)) {
+        return;
+    }
+    // Bounded work per loop turn: look at no more than 64K entries.
+    const uint32_t cap = conns.capacity();
+    uint32_t i = std::min(dump.start, cap);
+    const uint32_t end = i + std::min<uint32_t>(cap - i, 65536);
+    uint32_t n = 0;
+    for (; i < end && n < dump.max; ++i) {
+        const Conn& c = conns.at(i);
+        if (c.in_use) {
+            dump.out[n++] = c;
+        }
+    }
+    dump.n = n;
+    dump.next = i;
+    dump.now = now_ms;
+    dump.done.store(req, std::memory_order_release);
 }
 
 }  // namespace lb::dp

@@ -80,6 +80,21 @@ public:
     uint16_t n_slow = 0;
 
     WorkerCounters counters;
+    // Per real slot: 1 while control finds the real over its thresholds (nullptr: no control).
+    const std::atomic<uint8_t>* overload = nullptr;
+
+    // Connection listing (lbctl -c) without locks: control fills a request and bumps `req`;
+    // the worker, between bursts, copies up to `max` live entries from index `start` on into
+    // `out`, sets `n`, `next` (where to go on) and `now` (its clock), then sets done = req.
+    struct Dump {
+        std::atomic<uint32_t> req{0}, done{0};
+        uint32_t start = 0, max = 0;
+        Conn* out = nullptr;
+        uint32_t n = 0, next = 0, now = 0;
+    };
+    Dump dump;
+    // Serves a pending dump request, if any; run() calls it every loop turn.
+    void serve_dump(uint32_t now_ms) noexcept;
     std::unique_ptr<TrafficCounters[]> svc_stats;   // [kMaxServices]
     std::unique_ptr<TrafficCounters[]> real_stats;  // [kMaxReals]
     ConnTable conns;

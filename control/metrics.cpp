@@ -1,0 +1,763 @@
+#include "control/metrics.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <httplib.h>
+#include <set>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "control/config.hpp"
+
+namespace lb::ctl {
+
+// ---------------------------------------------------------------------------------------------
+// Text exposition
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Appends `v` as a Prometheus label value: backslash, double quote and line feed escaped.
+void append_escaped(std::string& out, std::string_view v, bool quote) {
+    for (const char c : v) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '"' && quote) {
+            out += "\\\"";
+        } else {
+            out += c;
+        }
+    }
+}
+
+// Labels as the text between the braces, built one pair at a time.
+class Labels {
+public:
+    Labels() = default;
+    Labels& add(std::string_view name, std::string_view value) {
+        if (!text_.empty()) {
+            text_ += ',';
+        }
+        text_ += name;
+        text_ += "=\"";
+        append_escaped(text_, value, true);
+        text_ += '"';
+        return *this;
+    }
+    Labels with(std::string_view name, std::string_view value) const {
+        Labels l = *this;
+        l.add(name, value);
+        return l;
+    }
+    const std::string& text() const noexcept { return text_; }
+
+private:
+    std::string text_;
+};
+
+class Exposition {
+public:
+    // HELP and TYPE of a family; its samples must follow before the next family starts.
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        append_escaped(out_, help, false);
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+
+    void sample(std::string_view name, const Labels& labels, uint64_t v) {
+        head(name, labels);
+        std::array<char, 24> buf;
+        const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+        out_.append(buf.data(), r.ptr);
+        out_ += '\n';
+    }
+
+    void sample(std::string_view name, const Labels& labels, double v) {
+        head(name, labels);
+        if (std::isnan(v)) {
+            out_ += "NaN";
+        } else if (std::isinf(v)) {
+            out_ += v > 0 ? "+Inf" : "-Inf";
+        } else if (v == std::trunc(v) && std::fabs(v) < 0x1p53) {
+            // whole numbers as integers: 1700000000 rather than to_chars' 1.7e+09
+            std::array<char, 24> buf;
+            const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), int64_t(v));
+            out_.append(buf.data(), r.ptr);
+        } else {
+            std::array<char, 32> buf;
+            const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+            out_.append(buf.data(), r.ptr);
+        }
+        out_ += '\n';
+    }
+
+    // A family with one sample.
+    template <typename T>
+    void single(std::string_view name, std::string_view type, std::string_view help, T v) {
+        family(name, type, help);
+        sample(name, Labels{}, v);
+    }
+
+    std::string take() { return std::move(out_); }
+
+private:
+    void head(std::string_view name, const Labels& labels) {
+        out_ += name;
+        if (!labels.text().empty()) {
+            out_ += '{';
+            out_ += labels.text();
+            out_ += '}';
+        }
+        out_ += ' ';
+    }
+
+    std::string out_;
+};
+
+constexpr std::string_view kCounter = "counter";
+constexpr std::string_view kGauge = "gauge";
+
+std::string proto_name(uint8_t proto) {
+    switch (proto) {
+    case 6:
+        return "tcp";
+    case 17:
+        return "udp";
+    default:
+        return std::to_string(proto);
+    }
+}
+
+// dp::Forward, named the way ipvsadm shows it (Masq / Tunnel / Route), in lower case.
+std::string forward_label(uint8_t forward) {
+    switch (forward) {
+    case 0:
+        return "masq";
+    case 1:
+        return "tunnel";
+    case 2:
+        return "route";
+    default:
+        return std::to_string(forward);
+    }
+}
+
+Labels service_labels(const ServiceStatus& s) {
+    Labels l;
+    l.add("protocol", proto_name(s.proto))
+        .add("vip", format_ipv4(s.vip))
+        .add("port", std::to_string(s.port));
+    return l;
+}
+
+Labels real_labels(const Labels& svc, const RealStatus& r) {
+    Labels l = svc;
+    l.add("real", format_ipv4(r.addr))
+        .add("real_port", std::to_string(r.port))
+        .add("forward", forward_label(r.forward));
+    return l;
+}
+
+template <typename T>
+struct Field {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    uint64_t (*get)(const T&);
+};
+
+// Traffic counters and rates shared by services and reals: `what` is "service" or "real".
+template <typename T>
+constexpr std::array<Field<T>, 10> traffic_fields() {
+    return {{
+        {"connections_total", kCounter, "Connections scheduled since it was added or zeroed.",
+         [](const T& v) { return v.conns; }},
+        {"in_packets_total", kCounter, "Packets from clients (inbound).",
+         [](const T& v) { return v.in_pkts; }},
+        {"out_packets_total", kCounter,
+         "Packets from real servers to clients (outbound; 0 with tunnel and route, whose "
+         "replies bypass lb).",
+         [](const T& v) { return v.out_pkts; }},
+        {"in_bytes_total", kCounter, "Bytes from clients (inbound).",
+         [](const T& v) { return v.in_bytes; }},
+        {"out_bytes_total", kCounter, "Bytes from real servers to clients (outbound).",
+         [](const T& v) { return v.out_bytes; }},
+        {"rate_connections_per_second", kGauge,
+         "Connection rate, per second (IPVS estimator: EWMA over 2-second samples).",
+         [](const T& v) { return v.rates.cps; }},
+        {"rate_in_packets_per_second", kGauge, "Inbound packet rate, per second (EWMA).",
+         [](const T& v) { return v.rates.inpps; }},
+        {"rate_out_packets_per_second", kGauge, "Outbound packet rate, per second (EWMA).",
+         [](const T& v) { return v.rates.outpps; }},
+        {"rate_in_bytes_per_second", kGauge, "Inbound byte rate, per second (EWMA).",
+         [](const T& v) { return v.rates.inbps; }},
+        {"rate_out_bytes_per_second", kGauge, "Outbound byte rate, per second (EWMA).",
+         [](const T& v) { return v.rates.outbps; }},
+    }};
+}
+
+uint64_t sum_reals(const ServiceStatus& s, uint64_t RealStatus::*m) {
+    uint64_t t = 0;
+    for (const RealStatus& r : s.reals) {
+        t += r.*m;
+    }
+    return t;
+}
+
+void render_services(Exposition& e, const Status& st) {
+    std::vector<Labels> svc;
+    svc.reserve(st.services.size());
+    for (const ServiceStatus& s : st.services) {
+        svc.push_back(service_labels(s));
+    }
+
+    e.family("lb_service_info", kGauge,
+             "Virtual service, always 1: scheduler and flags (ipvsadm's names) as labels.");
+    for (size_t i = 0; i < st.services.size(); ++i) {
+        const ServiceStatus& s = st.services[i];
+        e.sample("lb_service_info",
+                 svc[i].with("scheduler", s.scheduler).with("flags", s.sched_flags), uint64_t(1));
+    }
+    e.family("lb_service_persistence_seconds", kGauge,
+             "Persistence timeout of the service in seconds, 0 when not persistent.");
+    for (size_t i = 0; i < st.services.size(); ++i) {
+        e.sample("lb_service_persistence_seconds", svc[i], uint64_t(st.services[i].persistence));
+    }
+    e.family("lb_service_reals", kGauge, "Real servers of the service.");
+    for (size_t i = 0; i < st.services.size(); ++i) {
+        e.sample("lb_service_reals", svc[i], uint64_t(st.services[i].reals.size()));
+    }
+
+    std::string name;
+    for (const Field<ServiceStatus>& f : traffic_fields<ServiceStatus>()) {
+        name = "lb_service_";
+        name += f.name;
+        e.family(name, f.type, std::string("Service: ") + std::string(f.help));
+        for (size_t i = 0; i < st.services.size(); ++i) {
+            e.sample(name, svc[i], f.get(st.services[i]));
+        }
+    }
+
+    struct Sum {
+        std::string_view name, help;
+        uint64_t RealStatus::*member;
+    };
+    static constexpr std::array<Sum, 3> kSums = {{
+        {"lb_service_active_connections",
+         "Active connections (TCP ESTABLISHED) over the service's real servers.",
+         &RealStatus::active},
+        {"lb_service_inactive_connections",
+         "Inactive connections (other TCP states, UDP) over the service's real servers.",
+         &RealStatus::inactive},
+        {"lb_service_persistent_templates",
+         "Persistence templates (client -> real affinities) over the service's real servers.",
+         &RealStatus::persist},
+    }};
+    for (const Sum& f : kSums) {
+        e.family(f.name, kGauge, f.help);
+        for (size_t i = 0; i < st.services.size(); ++i) {
+            e.sample(f.name, svc[i], sum_reals(st.services[i], f.member));
+        }
+    }
+
+    // Reals, labelled with their service.
+    std::vector<std::pair<const RealStatus*, Labels>> reals;
+    for (size_t i = 0; i < st.services.size(); ++i) {
+        for (const RealStatus& r : st.services[i].reals) {
+            reals.emplace_back(&r, real_labels(svc[i], r));
+        }
+    }
+    for (const Field<RealStatus>& f : traffic_fields<RealStatus>()) {
+        name = "lb_real_";
+        name += f.name;
+        e.family(name, f.type, std::string("Real server: ") + std::string(f.help));
+        for (const auto& [r, l] : reals) {
+            e.sample(name, l, f.get(*r));
+        }
+    }
+    static constexpr std::array<Field<RealStatus>, 6> kRealGauges = {{
+        {"lb_real_active_connections", kGauge, "Active connections (TCP ESTABLISHED).",
+         [](const RealStatus& r) { return r.active; }},
+        {"lb_real_inactive_connections", kGauge, "Inactive connections (other TCP states, UDP).",
+         [](const RealStatus& r) { return r.inactive; }},
+        {"lb_real_persistent_templates", kGauge,
+         "Persistence templates (client -> real affinities) pointing at the real server.",
+         [](const RealStatus& r) { return r.persist; }},
+        {"lb_real_weight", kGauge, "Scheduling weight (0: quiesced, takes no new connections).",
+         [](const RealStatus& r) { return uint64_t(r.weight); }},
+        {"lb_real_upper_threshold", kGauge,
+         "Connection upper threshold (ipvsadm -x), 0 when there is none.",
+         [](const RealStatus& r) { return uint64_t(r.u_threshold); }},
+        {"lb_real_overloaded", kGauge,
+         "1 while the real server is over its upper threshold and takes no new connections.",
+         [](const RealStatus& r) { return uint64_t(r.overloaded ? 1 : 0); }},
+    }};
+    for (const Field<RealStatus>& f : kRealGauges) {
+        e.family(f.name, f.type, f.help);
+        for (const auto& [r, l] : reals) {
+            e.sample(f.name, l, f.get(*r));
+        }
+    }
+}
+
+// Known "other" worker counters; any other name gets a generic HELP.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kCounterHelp = {{
+    {"arp_replies", "ARP replies sent for the director's addresses and VIPs."},
+    {"icmp_echo_replies", "ICMP echo replies sent (ping of the director's addresses and VIPs)."},
+    {"icmp_errors_translated", "ICMP errors about tracked connections forwarded, translated."},
+    {"tunnel_encapsulated", "Packets sent to tunnel real servers inside IP-in-IP."},
+    {"tunnel_fragments", "Outer IP-in-IP fragments sent (packets too big for the tunnel MTU)."},
+    {"frag_needed_sent", "ICMP fragmentation-needed errors sent to clients (path MTU)."},
+    {"consumed", "Packets the director answered or handled itself rather than forwarding."},
+}};
+
+std::string metric_name_part(std::string_view s) {
+    std::string out;
+    for (const char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        out += ok ? c : '_';
+    }
+    return out;
+}
+
+void render_workers(Exposition& e, const Workers& ws, uint32_t status_capacity) {
+    std::vector<Labels> wl;
+    wl.reserve(ws.workers.size());
+    for (const WorkerStatus& w : ws.workers) {
+        wl.push_back(Labels{}.with("worker", std::to_string(w.lcore)));
+    }
+    static constexpr std::array<Field<WorkerStatus>, 6> kFixed = {{
+        {"lb_worker_rx_packets_total", kCounter, "Packets the worker received from the ports.",
+         [](const WorkerStatus& w) { return w.rx; }},
+        {"lb_worker_tx_packets_total", kCounter, "Packets the worker sent on the ports.",
+         [](const WorkerStatus& w) { return w.tx; }},
+        {"lb_worker_connections_created_total", kCounter,
+         "Connection entries (and persistence templates) the worker created.",
+         [](const WorkerStatus& w) { return w.conns_created; }},
+        {"lb_worker_connections_expired_total", kCounter,
+         "Connection entries (and persistence templates) that timed out in the worker's table.",
+         [](const WorkerStatus& w) { return w.conns_expired; }},
+        {"lb_worker_conn_table_entries", kGauge,
+         "Entries (connections and templates) in the worker's connection table.",
+         [](const WorkerStatus& w) { return w.conns_in_table; }},
+        {"lb_worker_conn_table_capacity", kGauge, "Size of the worker's connection table.",
+         [](const WorkerStatus& w) { return w.table_capacity; }},
+    }};
+    std::set<std::string, std::less<>> used = {"lb_worker_redirected_packets_total",
+                                                "lb_worker_drops_total"};
+    for (const Field<WorkerStatus>& f : kFixed) {
+        used.emplace(f.name);
+        e.family(f.name, f.type, f.help);
+        for (size_t i = 0; i < ws.workers.size(); ++i) {
+            e.sample(f.name, wl[i], f.get(ws.workers[i]));
+        }
+    }
+
+    e.family("lb_worker_redirected_packets_total", kCounter,
+             "Packets handed to (direction=out) or taken from (direction=in) another worker "
+             "that owns their connection.");
+    for (size_t i = 0; i < ws.workers.size(); ++i) {
+        e.sample("lb_worker_redirected_packets_total", wl[i].with("direction", "out"),
+                 ws.workers[i].redirected_out);
+        e.sample("lb_worker_redirected_packets_total", wl[i].with("direction", "in"),
+                 ws.workers[i].redirected_in);
+    }
+
+    e.family("lb_worker_drops_total", kCounter, "Packets the worker dropped, by reason.");
+    for (size_t i = 0; i < ws.workers.size(); ++i) {
+        for (const auto& [reason, n] : ws.workers[i].drops) {
+            e.sample("lb_worker_drops_total", wl[i].with("reason", reason), n);
+        }
+    }
+
+    // The other counters, one family per name, in the order they first appear.
+    std::vector<std::string> names;
+    for (const WorkerStatus& w : ws.workers) {
+        for (const auto& c : w.counters) {
+            if (std::find(names.begin(), names.end(), c.first) == names.end()) {
+                names.push_back(c.first);
+            }
+        }
+    }
+    for (const std::string& counter : names) {
+        std::string part = metric_name_part(counter);
+        if (part.size() >= 6 && part.compare(part.size() - 6, 6, "_total") == 0) {
+            part.resize(part.size() - 6);
+        }
+        std::string name = "lb_worker_" + part + "_total";
+        if (used.count(name) != 0) {
+            name = "lb_worker_counter_" + part + "_total";
+        }
+        if (!used.insert(name).second) {
+            continue;  // two names that differ only in characters a metric name cannot hold
+        }
+        std::string help = "Worker counter " + counter + ".";
+        for (const auto& [known, text] : kCounterHelp) {
+            if (known == counter) {
+                help = text;
+            }
+        }
+        e.family(name, kCounter, help);
+        for (size_t i = 0; i < ws.workers.size(); ++i) {
+            for (const auto& [n, v] : ws.workers[i].counters) {
+                if (n == counter) {
+                    e.sample(name, wl[i], v);
+                    break;
+                }
+            }
+        }
+    }
+
+    uint64_t entries = 0, capacity = 0;
+    for (const WorkerStatus& w : ws.workers) {
+        entries += w.conns_in_table;
+        capacity += w.table_capacity;
+    }
+    if (ws.workers.empty()) {
+        capacity = status_capacity;
+    }
+    e.single("lb_conn_table_entries", kGauge,
+             "Entries (connections and templates) in all workers' connection tables.", entries);
+    e.single("lb_conn_table_capacity", kGauge, "Size of all workers' connection tables together.",
+             capacity);
+    e.single("lb_mbuf_pool_capacity", kGauge, "Packet buffers (mbufs) in the pool.",
+             ws.mbufs_total);
+    e.single("lb_mbuf_pool_in_use", kGauge,
+             "Packet buffers (mbufs) taken from the pool (in rings, queues, caches, in flight).",
+             ws.mbufs_in_use);
+}
+
+}  // namespace
+
+std::string render_metrics(const Status& st, const Workers& ws, const MetricsExtra& x) {
+    Exposition e;
+    if (!x.version.empty()) {
+        e.family("lb_build_info", kGauge, "Always 1; the lb version as a label.");
+        e.sample("lb_build_info", Labels{}.with("version", x.version), uint64_t(1));
+    }
+    if (x.start_time_seconds != 0) {
+        e.single("lb_start_time_seconds", kGauge, "Unix time lb started, in seconds.",
+                 x.start_time_seconds);
+    }
+    e.single("lb_uptime_seconds", kGauge, "Seconds since lb started.", x.uptime_seconds);
+    e.single("lb_snapshot_generation", kGauge,
+             "Generation of the config snapshot the workers run (grows with every publish).",
+             x.snapshot_generation);
+    e.family("lb_config_reloads_total", kCounter,
+             "Config reloads (SIGHUP, lbctl), by result: ok (applied) or failed (refused, the "
+             "running config stayed).");
+    e.sample("lb_config_reloads_total", Labels{}.with("result", "ok"), x.reloads_ok);
+    e.sample("lb_config_reloads_total", Labels{}.with("result", "failed"), x.reloads_failed);
+    e.single("lb_config_last_reload_successful", kGauge,
+             "0 while the latest config reload failed, else 1.",
+             uint64_t(x.last_reload_ok ? 1 : 0));
+
+    e.family("lb_timeout_seconds", kGauge,
+             "Connection idle timeouts in seconds (ipvsadm --set): tcp, tcpfin, udp.");
+    e.sample("lb_timeout_seconds", Labels{}.with("timeout", "tcp"), uint64_t(st.tcp_timeout));
+    e.sample("lb_timeout_seconds", Labels{}.with("timeout", "tcpfin"),
+             uint64_t(st.tcpfin_timeout));
+    e.sample("lb_timeout_seconds", Labels{}.with("timeout", "udp"), uint64_t(st.udp_timeout));
+
+    uint64_t n_reals = 0;
+    for (const ServiceStatus& s : st.services) {
+        n_reals += s.reals.size();
+    }
+    e.single("lb_services", kGauge, "Virtual services configured.",
+             uint64_t(st.services.size()));
+    e.single("lb_reals", kGauge, "Real servers configured, over all services.", n_reals);
+
+    render_services(e, st);
+    render_workers(e, ws, st.conn_capacity);
+    return e.take();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listen spec
+// ---------------------------------------------------------------------------------------------
+
+ListenSpec parse_listen_spec(const std::string& spec) {
+    const std::string what = "metrics listen address '" + spec + "': ";
+    const size_t colon = spec.rfind(':');
+    if (colon == std::string::npos) {
+        throw std::runtime_error(what + "expected ADDR:PORT (numeric IPv4 address and port)");
+    }
+    const std::string addr = spec.substr(0, colon);
+    const std::string port = spec.substr(colon + 1);
+    ListenSpec out;
+    try {
+        out.addr = parse_ipv4(addr);
+    } catch (const std::exception&) {
+        throw std::runtime_error(what + "'" + addr + "' is not a numeric IPv4 address");
+    }
+    uint32_t p = 0;
+    const auto r = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || p > 65535) {
+        throw std::runtime_error(what + "port '" + port + "' is not a number from 0 to 65535");
+    }
+    out.port = uint16_t(p);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP server
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kThreads = 4;           // connections served at the same time
+constexpr size_t kKeepAliveMax = 100;    // requests per connection
+constexpr int kKeepAliveMs = 5'000;      // idle connection closed after this
+constexpr int kIoTimeoutMs = 5'000;      // a request must arrive / a response leave in this
+constexpr size_t kMaxBody = 4096;
+
+// Waits until `fd` is ready for `events` or the stop eventfd fires or the time runs out. True
+// only for the first.
+bool wait_for(int fd, short events, int stop_fd, int timeout_ms) {
+    std::array<pollfd, 2> p{{{fd, events, 0}, {stop_fd, POLLIN, 0}}};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        const int n = ::poll(p.data(), p.size(), int(std::max<int64_t>(left.count(), 0)));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0 || p[1].revents != 0) {
+            return false;
+        }
+        return p[0].revents != 0;
+    }
+}
+
+// httplib's Stream over an accepted socket, like its own SocketStream, except that every wait
+// also ends when the server stops.
+class ConnStream final : public httplib::Stream {
+public:
+    ConnStream(int sock, int stop_fd) : sock_(sock), stop_fd_(stop_fd) {}
+
+    bool has_buffered() const noexcept { return off_ < len_; }
+
+    bool is_readable() const override { return wait_for(sock_, POLLIN, stop_fd_, kIoTimeoutMs); }
+    bool is_writable() const override { return wait_for(sock_, POLLOUT, stop_fd_, kIoTimeoutMs); }
+
+    ssize_t read(char* ptr, size_t size) override {
+        if (off_ == len_) {
+            if (!is_readable()) {
+                return -1;
+            }
+            const ssize_t n = ::recv(sock_, buf_.data(), buf_.size(), 0);
+            if (n <= 0) {
+                return n;
+            }
+            off_ = 0;
+            len_ = size_t(n);
+        }
+        const size_t n = std::min(size, len_ - off_);
+        std::memcpy(ptr, buf_.data() + off_, n);
+        off_ += n;
+        return ssize_t(n);
+    }
+
+    ssize_t write(const char* ptr, size_t size) override {
+        if (!is_writable()) {
+            return -1;
+        }
+        return ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    }
+
+    void get_remote_ip_and_port(std::string& ip, int& port) const override {
+        address(::getpeername, ip, port);
+    }
+    void get_local_ip_and_port(std::string& ip, int& port) const override {
+        address(::getsockname, ip, port);
+    }
+    socket_t socket() const override { return sock_; }
+
+private:
+    void address(int (*get)(int, sockaddr*, socklen_t*), std::string& ip, int& port) const {
+        sockaddr_in sa{};
+        socklen_t len = sizeof(sa);
+        if (get(sock_, reinterpret_cast<sockaddr*>(&sa), &len) == 0 && sa.sin_family == AF_INET) {
+            ip = format_ipv4(ntohl(sa.sin_addr.s_addr));
+            port = ntohs(sa.sin_port);
+        }
+    }
+
+    int sock_;
+    int stop_fd_;
+    std::array<char, 4096> buf_{};
+    size_t off_ = 0, len_ = 0;
+};
+
+// httplib::Server whose connections end as soon as the server stops. httplib 0.11's own
+// connection loop waits out its keep-alive timeout on an idle connection, and stop() would
+// then block for as long: this one polls the stop eventfd along with the socket. It overrides
+// the (private, virtual) per-connection hook and reuses httplib's request parsing, routing
+// and response writing (the protected process_request).
+class HttpServer final : public httplib::Server {
+public:
+    explicit HttpServer(int stop_fd) : stop_fd_(stop_fd) {}
+
+private:
+    bool process_and_close_socket(socket_t sock) override {
+        thread_local bool named = false;
+        if (!named) {
+            pthread_setname_np(pthread_self(), "lb-metrics");
+            named = true;
+        }
+        bool ret = false;
+        ConnStream strm(sock, stop_fd_);
+        for (size_t left = kKeepAliveMax; left > 0; --left) {
+            if (!strm.has_buffered() && !wait_for(sock, POLLIN, stop_fd_, kKeepAliveMs)) {
+                break;
+            }
+            bool closed = false;
+            ret = process_request(strm, left == 1, closed, {});
+            if (!ret || closed) {
+                break;
+            }
+        }
+        ::shutdown(sock, SHUT_RDWR);
+        ::close(sock);
+        return ret;
+    }
+
+    int stop_fd_;
+};
+
+std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+}  // namespace
+
+struct MetricsServer::Impl {
+    ListenSpec bound;
+    int stop_fd = -1;
+    std::unique_ptr<HttpServer> http;
+    std::thread thread;
+    std::atomic<bool> done{false};
+
+    ~Impl() {
+        if (stop_fd >= 0) {
+            ::close(stop_fd);
+        }
+    }
+};
+
+MetricsServer::MetricsServer(const std::string& listen, Source source)
+    : impl_(std::make_unique<Impl>()) {
+    const ListenSpec spec = parse_listen_spec(listen);
+    if (!source) {
+        throw std::runtime_error("metrics server: no source of metrics text");
+    }
+    Impl& im = *impl_;
+    im.stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (im.stop_fd < 0) {
+        throw std::runtime_error("metrics server: eventfd: " + errno_text(errno));
+    }
+    im.http = std::make_unique<HttpServer>(im.stop_fd);
+    HttpServer& h = *im.http;
+    h.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+    h.set_address_family(AF_INET);
+    // httplib's default sets SO_REUSEPORT, with which a second listener on a busy port would
+    // bind and share it silently: only SO_REUSEADDR here, so a port in use is an error.
+    h.set_socket_options([](socket_t sock) {
+        const int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+    h.set_tcp_nodelay(true);
+    h.set_payload_max_length(kMaxBody);
+    h.set_keep_alive_max_count(kKeepAliveMax);
+    h.Get("/metrics", [source = std::move(source)](const httplib::Request&, httplib::Response& res) {
+        res.set_content(source(), kMetricsContentType);
+    });
+    h.Get("/", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content("lb: Prometheus metrics at /metrics\n", "text/plain; charset=utf-8");
+    });
+    h.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+        if (res.body.empty()) {
+            const std::string what = res.status == 404 ? "not found: try /metrics" : "error";
+            res.set_content(std::to_string(res.status) + " " + what + "\n",
+                            "text/plain; charset=utf-8");
+        }
+    });
+    h.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        res.status = 500;
+        res.set_content("500 metrics unavailable\n", "text/plain; charset=utf-8");
+    });
+
+    const std::string host = format_ipv4(spec.addr);
+    const std::string where = host + ":" + std::to_string(spec.port);
+    errno = 0;
+    int port = spec.port;
+    bool ok = false;
+    if (spec.port == 0) {
+        port = h.bind_to_any_port(host, AI_NUMERICHOST | AI_PASSIVE);
+        ok = port > 0;
+    } else {
+        ok = h.bind_to_port(host, spec.port, AI_NUMERICHOST | AI_PASSIVE);
+    }
+    if (!ok) {
+        const int err = errno;
+        throw std::runtime_error("metrics server: cannot listen on " + where + ": " +
+                                 (err != 0 ? errno_text(err) : std::string("bind failed")));
+    }
+    im.bound = {spec.addr, uint16_t(port)};
+    im.thread = std::thread([&im, where] {
+        pthread_setname_np(pthread_self(), "lb-metrics");
+        if (!im.http->listen_after_bind()) {
+            auto log = spdlog::get("control");
+            (log ? log : spdlog::default_logger())
+                ->error("metrics server on {}: accept failed, no longer serving", where);
+        }
+        im.done.store(true);
+    });
+}
+
+MetricsServer::~MetricsServer() {
+    Impl& im = *impl_;
+    const uint64_t one = 1;
+    // Wakes every connection wait for good (the eventfd stays readable).
+    [[maybe_unused]] const ssize_t n = ::write(im.stop_fd, &one, sizeof(one));
+    // stop() only acts once the listen loop has started: wait for that (or for its end).
+    while (!im.http->is_running() && !im.done.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!im.done.load()) {
+        im.http->stop();
+    }
+    im.thread.join();
+}
+
+uint32_t MetricsServer::addr() const noexcept { return impl_->bound.addr; }
+uint16_t MetricsServer::port() const noexcept { return impl_->bound.port; }
+
+}  // namespace lb::ctl

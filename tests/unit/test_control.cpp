@@ -1,0 +1,227 @@
+// The control thread's changes (ipvsadm verbs, reload, write-config, listings) against real
+// workers' tables, without ports: no EAL needed.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <rte_rcu_qsbr.h>
+
+#include "control/control.hpp"
+
+using namespace lb::ctl;
+
+namespace {
+
+const char* kText = R"(
+eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "198.51.100.1/24"; },
+               { port = 1; address = "10.10.0.1/24"; } );
+connections = { capacity = 64; };
+services = (
+  { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "rr";
+    reals = ( { address = "10.10.0.2"; }, { address = "10.10.0.3"; } ); }
+);
+control = { socket = "/tmp/lb-unit-control.sock"; };
+log = { level = "off"; };
+)";
+
+struct Harness {
+    std::string dir;
+    std::string file;
+    lb::dp::NeighbourTable neigh;
+    std::unique_ptr<lb::dp::Worker> worker;
+    std::atomic<const lb::dp::Snapshot*> snap{nullptr};
+    rte_rcu_qsbr* qsbr = nullptr;
+    std::unique_ptr<Control> ctl;
+
+    Harness() {
+        char tmpl[] = "/tmp/lb-control-test-XXXXXX";
+        dir = ::mkdtemp(tmpl);
+        file = dir + "/lb.conf";
+        std::ofstream(file) << kText;
+        worker = std::make_unique<lb::dp::Worker>(0, 1, 64, neigh);
+        const size_t sz = rte_rcu_qsbr_get_memsize(1);
+        qsbr = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(64, (sz + 63) / 64 * 64));
+        REQUIRE(rte_rcu_qsbr_init(qsbr, 1) == 0);
+        Runtime rt;
+        rt.workers = {worker.get()};
+        rt.qsbr = qsbr;
+        rt.neigh = &neigh;
+        rt.snapshot = &snap;
+        ctl = std::make_unique<Control>(load_config(file), rt);
+        ctl->publish();
+    }
+    ~Harness() {
+        ctl.reset();
+        std::free(qsbr);
+        std::filesystem::remove_all(dir);
+    }
+};
+
+Op service_op(OpKind k, const char* vip, uint16_t port, const char* sched = "rr") {
+    Op o;
+    o.kind = k;
+    o.has_service = true;
+    o.vip = parse_ipv4(vip);
+    o.port = port;
+    o.scheduler = sched;
+    return o;
+}
+
+Op real_op(OpKind k, const char* vip, uint16_t port, const char* real, uint16_t rport,
+           uint32_t weight = 1) {
+    Op o = service_op(k, vip, port);
+    o.real_addr = parse_ipv4(real);
+    o.real_port = rport;
+    o.weight = weight;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("control: ipvsadm verbs change the running config, all or nothing", "[control]") {
+    Harness h;
+    Op add = service_op(OpKind::AddService, "198.51.100.11", 443, "wlc");
+    add.persistence = 300;
+    add.persist_mask = 0xFFFFFF00;
+    CHECK(h.ctl->apply({add, real_op(OpKind::AddReal, "198.51.100.11", 443, "10.10.0.4", 443, 3)})
+              .empty());
+    Status st = h.ctl->status();
+    REQUIRE(st.services.size() == 2);
+    CHECK(st.services[1].scheduler == "wlc");
+    CHECK(st.services[1].persistence == 300);
+    CHECK(st.services[1].persist_mask == 0xFFFFFF00);
+    REQUIRE(st.services[1].reals.size() == 1);
+    CHECK(st.services[1].reals[0].weight == 3);
+
+    CHECK(h.ctl->apply({add}) == "-A TCP 198.51.100.11:443: service already exists");
+    CHECK(h.ctl->apply({real_op(OpKind::EditReal, "198.51.100.11", 443, "10.10.0.9", 443)}) ==
+          "-e TCP 198.51.100.11:443 -r 10.10.0.9:443: no such destination");
+    CHECK(h.ctl->apply({service_op(OpKind::DeleteService, "198.51.100.12", 80)}) ==
+          "-D TCP 198.51.100.12:80: no such service");
+    // Unreachable real: the config's own validation speaks.
+    const std::string err =
+        h.ctl->apply({real_op(OpKind::AddReal, "198.51.100.10", 80, "192.0.2.7", 80)});
+    CHECK_THAT(err, Catch::StartsWith("-a TCP 198.51.100.10:80 -r 192.0.2.7:80: "));
+    CHECK_THAT(err, Catch::Contains("no interface or route reaches 192.0.2.7"));
+    // A batch with one bad operation changes nothing.
+    const std::string batch = h.ctl->apply(
+        {real_op(OpKind::EditReal, "198.51.100.10", 80, "10.10.0.2", 80, 7),
+         service_op(OpKind::AddService, "198.51.100.12", 80, "fancy")});
+    CHECK(batch == "operation 2 (-A TCP 198.51.100.12:80): unknown scheduler \"fancy\"");
+    st = h.ctl->status();
+    CHECK(st.services.size() == 2);
+    CHECK(st.services[0].reals[0].weight == 1);
+
+    // Edit, thresholds, timeouts, delete, clear.
+    Op edit = real_op(OpKind::EditReal, "198.51.100.10", 80, "10.10.0.2", 80, 0);
+    edit.u_threshold = 100;
+    edit.l_threshold = 50;
+    edit.forward = 2;
+    Op tmo;
+    tmo.kind = OpKind::SetTimeout;
+    tmo.tcp = 600;
+    tmo.udp = 30;
+    CHECK(h.ctl->apply({edit, tmo}).empty());
+    st = h.ctl->status();
+    CHECK(st.services[0].reals[0].weight == 0);
+    CHECK(st.services[0].reals[0].forward == 2);
+    CHECK(st.services[0].reals[0].u_threshold == 100);
+    CHECK(st.tcp_timeout == 600);
+    CHECK(st.tcpfin_timeout == 120);  // 0 leaves it alone
+    CHECK(st.udp_timeout == 30);
+    Op sh = service_op(OpKind::EditService, "198.51.100.10", 80, "sh");
+    sh.sched_flags = "sh-port,sh-fallback";
+    CHECK(h.ctl->apply({sh}).empty());
+    CHECK(h.ctl->status().services[0].sched_flags == "sh-fallback,sh-port");
+    sh.sched_flags = "mh-port";
+    CHECK(h.ctl->apply({sh}) ==
+          "-E TCP 198.51.100.10:80: scheduler flag \"mh-port\" does not apply to sh");
+    CHECK(h.ctl->apply({real_op(OpKind::DeleteReal, "198.51.100.10", 80, "10.10.0.3", 80)})
+              .empty());
+    CHECK(h.ctl->status().services[0].reals.size() == 1);
+    Op clear;
+    clear.kind = OpKind::Clear;
+    CHECK(h.ctl->apply({clear}).empty());
+    CHECK(h.ctl->status().services.empty());
+}
+
+TEST_CASE("control: write-config, reload, and a refused reload", "[control]") {
+    Harness h;
+    CHECK(h.ctl->apply({real_op(OpKind::AddReal, "198.51.100.10", 80, "10.10.0.4", 80, 5)})
+              .empty());
+    const std::string out = h.dir + "/written.conf";
+    CHECK(h.ctl->write_config(out).empty());
+    const Config back = load_config(out);
+    REQUIRE(back.services.size() == 1);
+    CHECK(back.services[0].reals.size() == 3);
+    CHECK(back.services[0].reals[2].weight == 5);
+
+    // Reload returns to the file lb was started with (runtime changes not written are gone).
+    CHECK(h.ctl->reload().empty());
+    CHECK(h.ctl->status().services[0].reals.size() == 2);
+    // A broken file is refused with FILE:LINE and the running config stays.
+    std::ofstream(h.file) << "workers = [1];\nbogus = 1;\n";
+    CHECK_THAT(h.ctl->reload(), Catch::StartsWith(h.file + ":2: bogus: unknown key"));
+    CHECK(h.ctl->status().services.size() == 1);
+    // What needs a restart is refused too.
+    std::string text = kText;
+    text.replace(text.find("capacity = 64"), 13, "capacity = 65");
+    std::ofstream(h.file) << text;
+    CHECK_THAT(h.ctl->reload(), Catch::Contains("connections.capacity changed, which needs a restart"));
+    // write-config to the started-with file.
+    CHECK(h.ctl->write_config("").empty());
+    CHECK(load_config(h.file).connections.capacity == 64);
+}
+
+TEST_CASE("control: connection listing and worker counters", "[control]") {
+    Harness h;
+    // Put two connections in the worker's table directly.
+    lb::dp::Conn c{};
+    c.client_ip = rte_cpu_to_be_32(parse_ipv4("198.51.100.2"));
+    c.vip = rte_cpu_to_be_32(parse_ipv4("198.51.100.10"));
+    c.real_ip = rte_cpu_to_be_32(parse_ipv4("10.10.0.2"));
+    c.client_port = rte_cpu_to_be_16(40000);
+    c.vport = c.real_port = rte_cpu_to_be_16(80);
+    c.proto = 6;
+    c.state = uint8_t(lb::dp::TcpState::Established);
+    c.expire = 100'000;
+    c.tmpl = lb::dp::ConnTable::kNone;
+    REQUIRE(h.worker->conns.insert(c) != lb::dp::ConnTable::kNone);
+    c.client_port = rte_cpu_to_be_16(40001);
+    c.proto = 17;
+    REQUIRE(h.worker->conns.insert(c) != lb::dp::ConnTable::kNone);
+    h.worker->counters.table_size.v = 2;
+
+    std::atomic<bool> stop{false};
+    std::thread worker_loop([&] {
+        while (!stop.load()) {
+            h.worker->serve_dump(10'000);
+        }
+    });
+    const Connections conns = h.ctl->connections();
+    stop = true;
+    worker_loop.join();
+    CHECK(conns.total == 2);
+    REQUIRE(conns.entries.size() == 2);
+    CHECK(conns.entries[0].state == "ESTABLISHED");
+    CHECK(conns.entries[0].cport == 40000);
+    CHECK(conns.entries[0].expire_s == 90);
+    CHECK(conns.entries[1].state == "UDP");
+    CHECK(conns.entries[1].proto == 17);
+
+    // A worker that never answers makes an error, not a hang.
+    CHECK_THROWS_WITH(h.ctl->connections(), Catch::Contains("did not answer"));
+
+    const Workers ws = h.ctl->workers_status();
+    REQUIRE(ws.workers.size() == 1);
+    CHECK(ws.workers[0].lcore == 1);
+    CHECK(ws.workers[0].conns_in_table == 2);
+    CHECK(ws.workers[0].drops.size() == size_t(lb::dp::Drop::Count));
+}
