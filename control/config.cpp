@@ -1084,7 +1084,23 @@ private:
 
     void read_control(const Setting& g) {
         as_group(g);
-        check_keys(g, {"socket"});
+        check_keys(g, {"socket", "metrics"});
+        if (const Setting* s = find(g, "metrics")) {
+            const std::string spec = as_string(*s);
+            const size_t colon = spec.rfind(':');
+            uint64_t port = 0;
+            if (colon == std::string::npos ||
+                !parse_decimal(std::string_view(spec).substr(colon + 1), 65535, port) ||
+                port == 0) {
+                fail(*s, quote(spec) + " is not ADDR:PORT (e.g. \"127.0.0.1:9100\")");
+            }
+            try {
+                parse_ipv4(spec.substr(0, colon));
+            } catch (const std::invalid_argument&) {
+                fail(*s, quote(spec.substr(0, colon)) + " is not an IPv4 address");
+            }
+            cfg_.metrics = spec;
+        }
         if (const Setting* s = find(g, "socket")) {
             std::string path = as_string(*s);
             if (path.empty() || path[0] != '/') {

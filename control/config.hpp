@@ -79,6 +79,7 @@ struct Config {
     ConnectionsConf connections;
     std::vector<ServiceConf> services;
     std::string control_socket = "/run/lb/lb.sock";
+    std::string metrics;  // optional `control.metrics`: "ADDR:PORT" of the Prometheus endpoint
     std::string log_level = "info";
 };
 

@@ -131,7 +131,11 @@ std::string format_config(const Config& c) {
         }
         o << " ); }";
     }
-    o << "\n);\ncontrol = { socket = " << quoted(c.control_socket) << "; };\n";
+    o << "\n);\ncontrol = { socket = " << quoted(c.control_socket) << ";";
+    if (!c.metrics.empty()) {
+        o << " metrics = " << quoted(c.metrics) << ";";
+    }
+    o << " };\n";
     o << "log = { level = " << quoted(c.log_level) << "; };\n";
     return o.str();
 }
