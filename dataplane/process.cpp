@@ -342,6 +342,7 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
 
 void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
                            uint32_t now) noexcept {
+    now_ = now;
     Item items[kBurst];
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
@@ -436,17 +437,44 @@ void Worker::send_on(const Snapshot& snap, rte_mbuf* m, uint16_t port,
         drop(m, Drop::NoRoute);
         return;
     }
+    stage_l2(m, port, *ifc, next_hop);
+}
+
+void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc,
+                      rte_be32_t next_hop) noexcept {
+    uint8_t* f = frame_of(m);
+    std::memcpy(f + 6, ifc.mac.addr_bytes, 6);
     rte_ether_addr mac;
-    if (!neigh_.lookup(next_hop, mac)) {
-        slow_msg(SlowMsg::Resolve, port, next_hop, nullptr);
+    if (neigh_.lookup(next_hop, mac)) {
+        std::memcpy(f, mac.addr_bytes, 6);
+        Staged& t = tx[port];
+        t.pkts[t.n++] = m;
+        return;
+    }
+    slow_msg(SlowMsg::Resolve, port, next_hop, nullptr);
+    if (n_held_ == kHeldMax) {
         drop(m, Drop::NoNeighbour);
         return;
     }
-    uint8_t* f = frame_of(m);
-    std::memcpy(f, mac.addr_bytes, 6);
-    std::memcpy(f + 6, ifc->mac.addr_bytes, 6);
-    Staged& t = tx[port];
-    t.pkts[t.n++] = m;
+    held_[n_held_++] = {m, next_hop, port, now_ + kHoldMs};
+}
+
+void Worker::release_held(uint32_t now_ms, bool all) noexcept {
+    uint16_t keep = 0;
+    for (uint16_t i = 0; i < n_held_; ++i) {
+        Held h = held_[i];
+        rte_ether_addr mac;
+        Staged& t = tx[h.port];
+        if (!all && neigh_.lookup(h.next_hop, mac) && t.n < t.pkts.size()) {
+            std::memcpy(frame_of(h.m), mac.addr_bytes, 6);
+            t.pkts[t.n++] = h.m;
+        } else if (all || expired(h.deadline, now_ms)) {
+            drop(h.m, Drop::NoNeighbour);
+        } else {
+            held_[keep++] = h;
+        }
+    }
+    n_held_ = keep;
 }
 
 void Worker::xmit_dr(const Snapshot& snap, rte_mbuf* m, rte_be32_t real) noexcept {
@@ -481,7 +509,9 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
     }
     const rte_be32_t next_hop = r->gateway != 0 ? r->gateway : real;
     rte_ether_addr mac;
-    if (!neigh_.lookup(next_hop, mac)) {
+    const bool resolved = neigh_.lookup(next_hop, mac);
+    if (!resolved && inner_len + 20u > ifc->mtu) {
+        // Fragments are not held: ask for the MAC and let the sender retry.
         slow_msg(SlowMsg::Resolve, r->port, next_hop, nullptr);
         drop(m, Drop::NoNeighbour);
         return;
@@ -492,8 +522,6 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
         return;
     }
     inner = f + kEth + 20;
-    std::memcpy(f, mac.addr_bytes, 6);
-    std::memcpy(f + 6, ifc->mac.addr_bytes, 6);
     wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
     uint8_t* o = f + kEth;
     o[0] = 0x45;
@@ -512,8 +540,7 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
         return;
     }
     wr16(o + 10, csum_full(o, 20));
-    Staged& t = tx[r->port];
-    t.pkts[t.n++] = m;
+    stage_l2(m, r->port, *ifc, next_hop);
 }
 
 void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
@@ -660,6 +687,20 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         c.real_slot = real.stats_slot;
         c.tmpl = tmpl;
         c.expire = now + timeout_of(snap.timeouts, c);
+        if (real.forward == Forward::Nat) {
+            // A NAT connection with the same reply tuple (the client reused its port for
+            // another service of this real) is one the real has finished with: it just
+            // accepted this SYN over it. The new connection takes the replies, as in IPVS,
+            // which finds the newest connection first.
+            const FlowKey ok = out_key(c);
+            Dir d{};
+            const uint32_t old = conns.lookup(ok, ConnTable::hash(ok), d);
+            if (old != ConnTable::kNone && d == Dir::Out &&
+                Forward(conns.at(old).forward) == Forward::Nat) {
+                remove_conn(old);
+                counters.conns_expired.add(1);
+            }
+        }
         idx = conns.insert(c);
         if (idx == ConnTable::kNone) {
             drop(m, Drop::TableFull);

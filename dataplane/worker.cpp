@@ -114,10 +114,15 @@ void Worker::run(const WorkerIo& io) {
             sweep_credit -= uint64_t(budget) * 1000;
             expire(now, budget);
         }
+        if (n_held_ != 0) {
+            release_held(now);
+            flush();
+        }
         counters.table_size.v.store(conns.size(), std::memory_order_relaxed);
         serve_dump(now);
         rte_rcu_qsbr_quiescent(io.qsbr, id_);  // no snapshot reference survives this line
     }
+    release_held(0, true);
     rte_rcu_qsbr_thread_offline(io.qsbr, id_);
     rte_rcu_qsbr_thread_unregister(io.qsbr, id_);
 }

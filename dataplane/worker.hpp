@@ -95,6 +95,14 @@ public:
     Dump dump;
     // Serves a pending dump request, if any; run() calls it every loop turn.
     void serve_dump(uint32_t now_ms) noexcept;
+
+    // Frames waiting for their next hop's MAC (ARP in flight), at most kHeldMax, for at most
+    // kHoldMs. release_held() stages those whose neighbour is known now and drops (no_neighbour)
+    // those past their time, or all of them with `all`.
+    static constexpr uint16_t kHeldMax = 64;
+    static constexpr uint32_t kHoldMs = 1000;
+    uint16_t held() const noexcept { return n_held_; }
+    void release_held(uint32_t now_ms, bool all = false) noexcept;
     std::unique_ptr<TrafficCounters[]> svc_stats;   // [kMaxServices]
     std::unique_ptr<TrafficCounters[]> real_stats;  // [kMaxReals]
     ConnTable conns;
@@ -142,6 +150,19 @@ private:
     void gauge(const Conn& c, bool add) noexcept;
     void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;
     static uint32_t timeout_of(const Timeouts& t, const Conn& c) noexcept;
+
+    // Stages m for port with next_hop's MAC, or holds it until ARP resolves it.
+    void stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32_t next_hop) noexcept;
+
+    struct Held {
+        rte_mbuf* m;
+        rte_be32_t next_hop;
+        uint16_t port;
+        uint32_t deadline;
+    };
+    std::array<Held, kHeldMax> held_{};
+    uint16_t n_held_ = 0;
+    uint32_t now_ = 0;  // the clock of the burst being processed
 
     uint16_t id_;
     uint16_t n_workers_;

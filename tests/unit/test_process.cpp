@@ -104,6 +104,7 @@ struct Fixture {
         return out;
     }
     void release() {
+        w->release_held(0, true);
         for (auto& t : w->tx) {
             for (uint16_t i = 0; i < t.n; ++i) {
                 rte_pktmbuf_free(t.pkts[i]);
@@ -333,11 +334,75 @@ TEST_CASE("process: an unresolved next hop is counted and resolution requested",
     std::memcpy(rte_pktmbuf_append(m, uint16_t(f.size())), f.data(), f.size());
     m->port = 0;
     w2.process_burst(*fx.snap, &m, 1, 1000);
-    CHECK(w2.counters.drops[size_t(Drop::NoNeighbour)].get() == 1);
+    // Held while ARP resolves it.
+    CHECK(w2.held() == 1);
+    CHECK(w2.tx[1].n == 0);
     REQUIRE(w2.n_slow == 1);
     CHECK(w2.slow[0].type == SlowMsg::Resolve);
     CHECK(w2.slow[0].ip == ip("10.10.0.3"));
     CHECK(w2.slow[0].port == 1);
+    w2.release_held(1500);
+    CHECK(w2.held() == 1);  // still unknown, not yet past its time
+    // The answer arrives: the frame leaves with the real's MAC.
+    empty.set(ip("10.10.0.3"), rte_ether_addr{{0x02, 0, 0, 0, 1, 0x13}}, 1,
+              NeighState::Static);
+    w2.release_held(1600);
+    CHECK(w2.held() == 0);
+    REQUIRE(w2.tx[1].n == 1);
+    CHECK(rte_pktmbuf_mtod(w2.tx[1].pkts[0], const uint8_t*)[5] == 0x13);
+    rte_pktmbuf_free(w2.tx[1].pkts[0]);
+    w2.tx[1].n = 0;
+
+    // Never answered: dropped after kHoldMs, counted.
+    NeighbourTable none;
+    Worker w3(0, 1, 16, none);
+    m = rte_pktmbuf_alloc(pool());
+    std::memcpy(rte_pktmbuf_append(m, uint16_t(f.size())), f.data(), f.size());
+    m->port = 0;
+    w3.process_burst(*fx.snap, &m, 1, 1000);
+    CHECK(w3.held() == 1);
+    w3.release_held(1000 + Worker::kHoldMs);
+    CHECK(w3.held() == 0);
+    CHECK(w3.counters.drops[size_t(Drop::NoNeighbour)].get() == 1);
+}
+
+TEST_CASE("process: a new NAT connection takes over the reply tuple of an old one",
+          "[process]") {
+    // Two services on one real port; the client reuses its source port for the second.
+    const char* cfg = R"(
+eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "198.51.100.1/24"; mac = "02:00:00:00:00:01"; },
+               { port = 1; address = "10.10.0.1/24"; mac = "02:00:00:00:01:01"; } );
+connections = { capacity = 64; };
+services = (
+  { vip = "198.51.100.10"; port = 93; protocol = "tcp"; reals = ( { address = "10.10.0.3"; port = 80; } ); },
+  { vip = "198.51.100.10"; port = 94; protocol = "tcp"; reals = ( { address = "10.10.0.3"; port = 80; } ); }
+);
+)";
+    Fixture fx(1, 0, 64, cfg);
+    Pkt a, b;
+    a.dport = 93;
+    a.sport = 20302;
+    b.dport = 94;
+    b.sport = 20302;
+    fx.send({a.build()}, 0);
+    a.tcp_flags = 0x11;  // FIN: the first connection is closing
+    fx.send({a.build()}, 0);
+    fx.send({b.build()}, 0);
+    CHECK(fx.take(1).size() == 3);
+    Pkt reply;
+    reply.src = ip("10.10.0.3");
+    reply.sport = 80;
+    reply.dst = ip("198.51.100.2");
+    reply.dport = 20302;
+    reply.tcp_flags = 0x12;
+    reply.dst_mac = kPortMac1;
+    fx.send({reply.build()}, 1);
+    const auto out = fx.take(0);
+    REQUIRE(out.size() == 1);
+    CHECK((out[0][34] << 8 | out[0][35]) == 94);  // from VIP:94, the new connection
+    CHECK(fx.w->conns.size() == 1);
 }
 
 TEST_CASE("process: with two workers both directions hash to the same owner", "[process]") {
