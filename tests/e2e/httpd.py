@@ -5,6 +5,9 @@ GET /              -> "rs1 10.10.0.2, it works!\n" (names the server)
 GET /big?size=N    -> N deterministic pseudo-random bytes (see payload()), so a client can
                       check the sha256 of what arrived against expected_sha256(N)
 POST /upload       -> the sha256 hex of the request body, then "\n"
+GET /hold          -> "rs1 10.10.0.2 start\n" at once, then waits (up to 300 s) for a line from
+                      the client, answers "rs1 10.10.0.2 end\n" and closes: a connection held
+                      open as long as the client wants, naming its server at both ends
 """
 import argparse
 import hashlib
@@ -88,6 +91,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             for part in payload(size):
                 self.wfile.write(part)
+            return
+        if url.path == "/hold":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            name = self.page.split(b",", 1)[0]  # "rs1 10.10.0.2"
+            self.wfile.write(name + b" start\n")
+            self.connection.settimeout(300)
+            try:
+                self.rfile.readline()
+            except OSError:
+                return
+            self.wfile.write(name + b" end\n")
             return
         self._reply(404, b"not found\n")
 
