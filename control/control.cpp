@@ -242,6 +242,7 @@ std::string Control::reload() {
         next = load_config(cfg_.file);
     } catch (const std::exception& e) {
         log()->error("reload refused, the running config stays: {}", e.what());
+        count_reload(false);
         return e.what();
     }
     // What the ports, lcores and memory were set up with cannot change in a running lb.
@@ -260,6 +261,9 @@ std::string Control::reload() {
     }
     if (next.control_socket != cfg_.control_socket) {
         fixed.push_back("control.socket");
+    }
+    if (next.metrics != cfg_.metrics) {
+        fixed.push_back("control.metrics");
     }
     bool ports_same = next.interfaces.size() == cfg_.interfaces.size();
     for (size_t i = 0; ports_same && i < next.interfaces.size(); ++i) {
@@ -290,12 +294,14 @@ std::string Control::reload() {
         const std::string msg = cfg_.file + ": reload refused, the running config stays: " +
                                 what + " changed, which needs a restart";
         log()->error("{}", msg);
+        count_reload(false);
         return msg;
     }
     const std::string err = adopt(std::move(next), "reload");
     if (err.empty()) {
         log()->info("reloaded {}: {} services", cfg_.file, cfg_.services.size());
     }
+    count_reload(err.empty());
     return err;
 }
 
@@ -312,6 +318,21 @@ std::string Control::adopt(Config next, const char* what) {
     set_static_neighbours();
     spdlog::set_level(spdlog::level::from_str(cfg_.log_level));
     return "";
+}
+
+void Control::refresh_metrics(uint64_t now) {
+    last_metrics_ms_ = now;
+    MetricsExtra x;
+    x.version = "0.1.0";
+    x.start_time_seconds = started_unix_;
+    x.uptime_seconds = double(now - started_ms_) / 1000.0;
+    x.snapshot_generation = generation_;
+    x.reloads_ok = reloads_ok_;
+    x.reloads_failed = reloads_failed_;
+    x.last_reload_ok = last_reload_ok_;
+    std::string text = render_metrics(status(), workers_status(), x);
+    std::lock_guard<std::mutex> g(metrics_mu_);
+    metrics_text_.swap(text);
 }
 
 std::array<uint64_t, 5> Control::totals(bool real, uint16_t slot) const {
@@ -741,6 +762,23 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
     } catch (const std::exception& e) {
         log()->error("control socket: {}", e.what());
     }
+    started_ms_ = now_ms();
+    started_unix_ = double(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count()) /
+                    1000.0;
+    if (!cfg_.metrics.empty()) {
+        refresh_metrics(started_ms_);
+        try {
+            metrics_ = std::make_unique<MetricsServer>(cfg_.metrics, [this] {
+                std::lock_guard<std::mutex> g(metrics_mu_);
+                return metrics_text_;
+            });
+            log()->info("metrics on http://{}/metrics", cfg_.metrics);
+        } catch (const std::exception& e) {
+            log()->error("{}", e.what());
+        }
+    }
     uint64_t last_rx = 0, last_rx_change = now_ms(), last_tick = 0;
     while (!stop.load(std::memory_order_relaxed)) {
         if (server) {
@@ -757,6 +795,9 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
         drain_slow(now);
         overload_tick();
         rate_tick(now);
+        if (metrics_ && now - last_metrics_ms_ >= 1000) {
+            refresh_metrics(now);
+        }
         if (now - last_tick >= 100) {
             last_tick = now;
             neighbour_tick(now);

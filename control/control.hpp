@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <rte_ether.h>
 
 #include "control/config.hpp"
+#include "control/metrics.hpp"
 #include "control/protocol.hpp"
 #include "control/snapshot_builder.hpp"
 #include "dataplane/neighbour.hpp"
@@ -107,6 +109,21 @@ private:
     std::vector<Estimator> svc_est_, real_est_;
     uint64_t last_rate_ms_ = 0;
     std::unique_ptr<std::atomic<uint8_t>[]> overload_;  // per real slot, read by the workers
+    // Prometheus endpoint: the control thread renders the text once a second; the server's
+    // threads only copy it.
+    void refresh_metrics(uint64_t now);
+    void count_reload(bool ok) {
+        (ok ? reloads_ok_ : reloads_failed_) += 1;
+        last_reload_ok_ = ok;
+    }
+    std::unique_ptr<MetricsServer> metrics_;
+    std::mutex metrics_mu_;
+    std::string metrics_text_;
+    uint64_t last_metrics_ms_ = 0;
+    uint64_t started_ms_ = 0;
+    double started_unix_ = 0;
+    uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
+    bool last_reload_ok_ = true;
     uint64_t generation_ = 0;
     std::map<rte_be32_t, NeighInfo> neigh_info_;
 };

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <httplib.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -16,7 +17,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <httplib.h>
 #include <set>
 #include <stdexcept>
 #include <string_view>
@@ -79,6 +79,8 @@ private:
 
 class Exposition {
 public:
+    explicit Exposition(size_t reserve) { out_.reserve(reserve); }
+
     // HELP and TYPE of a family; its samples must follow before the next family starts.
     void family(std::string_view name, std::string_view type, std::string_view help) {
         out_ += "# HELP ";
@@ -372,7 +374,7 @@ void render_workers(Exposition& e, const Workers& ws, uint32_t status_capacity) 
          [](const WorkerStatus& w) { return w.table_capacity; }},
     }};
     std::set<std::string, std::less<>> used = {"lb_worker_redirected_packets_total",
-                                                "lb_worker_drops_total"};
+                                               "lb_worker_drops_total"};
     for (const Field<WorkerStatus>& f : kFixed) {
         used.emplace(f.name);
         e.family(f.name, f.type, f.help);
@@ -458,7 +460,14 @@ void render_workers(Exposition& e, const Workers& ws, uint32_t status_capacity) 
 }  // namespace
 
 std::string render_metrics(const Status& st, const Workers& ws, const MetricsExtra& x) {
-    Exposition e;
+    uint64_t n_reals = 0;
+    for (const ServiceStatus& s : st.services) {
+        n_reals += s.reals.size();
+    }
+    // Roughly the final size (a sample line of a real is about 150 bytes): growing a string of
+    // tens of megabytes step by step costs more than the rendering.
+    Exposition e(size_t(n_reals * 20 + st.services.size() * 22) * 150 +
+                 ws.workers.size() * 40 * 64 + 16384);
     if (!x.version.empty()) {
         e.family("lb_build_info", kGauge, "Always 1; the lb version as a label.");
         e.sample("lb_build_info", Labels{}.with("version", x.version), uint64_t(1));
@@ -483,16 +492,10 @@ std::string render_metrics(const Status& st, const Workers& ws, const MetricsExt
     e.family("lb_timeout_seconds", kGauge,
              "Connection idle timeouts in seconds (ipvsadm --set): tcp, tcpfin, udp.");
     e.sample("lb_timeout_seconds", Labels{}.with("timeout", "tcp"), uint64_t(st.tcp_timeout));
-    e.sample("lb_timeout_seconds", Labels{}.with("timeout", "tcpfin"),
-             uint64_t(st.tcpfin_timeout));
+    e.sample("lb_timeout_seconds", Labels{}.with("timeout", "tcpfin"), uint64_t(st.tcpfin_timeout));
     e.sample("lb_timeout_seconds", Labels{}.with("timeout", "udp"), uint64_t(st.udp_timeout));
 
-    uint64_t n_reals = 0;
-    for (const ServiceStatus& s : st.services) {
-        n_reals += s.reals.size();
-    }
-    e.single("lb_services", kGauge, "Virtual services configured.",
-             uint64_t(st.services.size()));
+    e.single("lb_services", kGauge, "Virtual services configured.", uint64_t(st.services.size()));
     e.single("lb_reals", kGauge, "Real servers configured, over all services.", n_reals);
 
     render_services(e, st);
@@ -533,11 +536,12 @@ ListenSpec parse_listen_spec(const std::string& spec) {
 
 namespace {
 
-constexpr size_t kThreads = 4;           // connections served at the same time
-constexpr size_t kKeepAliveMax = 100;    // requests per connection
-constexpr int kKeepAliveMs = 5'000;      // idle connection closed after this
-constexpr int kIoTimeoutMs = 5'000;      // a request must arrive / a response leave in this
+constexpr size_t kThreads = 4;         // connections served at the same time
+constexpr size_t kKeepAliveMax = 100;  // requests per connection
+constexpr int kKeepAliveMs = 5'000;    // idle connection closed after this
+constexpr int kIoTimeoutMs = 5'000;    // a request must arrive / a response leave in this
 constexpr size_t kMaxBody = 4096;
+constexpr int kBacklog = 64;
 
 // Waits until `fd` is ready for `events` or the stop eventfd fires or the time runs out. True
 // only for the first.
@@ -570,11 +574,14 @@ public:
     bool is_writable() const override { return wait_for(sock_, POLLOUT, stop_fd_, kIoTimeoutMs); }
 
     ssize_t read(char* ptr, size_t size) override {
-        if (off_ == len_) {
+        while (off_ == len_) {
             if (!is_readable()) {
                 return -1;
             }
-            const ssize_t n = ::recv(sock_, buf_.data(), buf_.size(), 0);
+            const ssize_t n = ::recv(sock_, buf_.data(), buf_.size(), MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                continue;
+            }
             if (n <= 0) {
                 return n;
             }
@@ -591,7 +598,13 @@ public:
         if (!is_writable()) {
             return -1;
         }
-        return ::send(sock_, ptr, size, MSG_NOSIGNAL);
+        // Never blocks (a blocked send would hold up the destructor): what does not fit now
+        // goes on the next call, after the next wait.
+        const ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return 0;
+        }
+        return n;
     }
 
     void get_remote_ip_and_port(std::string& ip, int& port) const override {
@@ -626,6 +639,19 @@ private:
 class HttpServer final : public httplib::Server {
 public:
     explicit HttpServer(int stop_fd) : stop_fd_(stop_fd) {}
+
+    // httplib listens with a backlog of 5: a burst of connections before the listen thread
+    // runs would see SYNs dropped and retried a second later. Listening again only resizes
+    // the queue.
+    void widen_backlog() { ::listen(svr_sock_, kBacklog); }
+
+    // Closes the listening socket of a server whose listen loop never ran.
+    void close_unused() {
+        const socket_t s = svr_sock_.exchange(INVALID_SOCKET);
+        if (s != INVALID_SOCKET) {
+            ::close(s);
+        }
+    }
 
 private:
     bool process_and_close_socket(socket_t sock) override {
@@ -695,10 +721,10 @@ MetricsServer::MetricsServer(const std::string& listen, Source source)
     });
     h.set_tcp_nodelay(true);
     h.set_payload_max_length(kMaxBody);
-    h.set_keep_alive_max_count(kKeepAliveMax);
-    h.Get("/metrics", [source = std::move(source)](const httplib::Request&, httplib::Response& res) {
-        res.set_content(source(), kMetricsContentType);
-    });
+    h.Get("/metrics",
+          [source = std::move(source)](const httplib::Request&, httplib::Response& res) {
+              res.set_content(source(), kMetricsContentType);
+          });
     h.Get("/", [](const httplib::Request&, httplib::Response& res) {
         res.set_content("lb: Prometheus metrics at /metrics\n", "text/plain; charset=utf-8");
     });
@@ -709,10 +735,11 @@ MetricsServer::MetricsServer(const std::string& listen, Source source)
                             "text/plain; charset=utf-8");
         }
     });
-    h.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        res.status = 500;
-        res.set_content("500 metrics unavailable\n", "text/plain; charset=utf-8");
-    });
+    h.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+            res.status = 500;
+            res.set_content("500 metrics unavailable\n", "text/plain; charset=utf-8");
+        });
 
     const std::string host = format_ipv4(spec.addr);
     const std::string where = host + ":" + std::to_string(spec.port);
@@ -730,16 +757,22 @@ MetricsServer::MetricsServer(const std::string& listen, Source source)
         throw std::runtime_error("metrics server: cannot listen on " + where + ": " +
                                  (err != 0 ? errno_text(err) : std::string("bind failed")));
     }
+    h.widen_backlog();
     im.bound = {spec.addr, uint16_t(port)};
-    im.thread = std::thread([&im, where] {
-        pthread_setname_np(pthread_self(), "lb-metrics");
-        if (!im.http->listen_after_bind()) {
-            auto log = spdlog::get("control");
-            (log ? log : spdlog::default_logger())
-                ->error("metrics server on {}: accept failed, no longer serving", where);
-        }
-        im.done.store(true);
-    });
+    try {
+        im.thread = std::thread([&im, where = host + ":" + std::to_string(port)] {
+            pthread_setname_np(pthread_self(), "lb-metrics");
+            if (!im.http->listen_after_bind()) {
+                auto log = spdlog::get("control");
+                (log ? log : spdlog::default_logger())
+                    ->error("metrics server on {}: accept failed, no longer serving", where);
+            }
+            im.done.store(true);
+        });
+    } catch (...) {
+        h.close_unused();
+        throw;
+    }
 }
 
 MetricsServer::~MetricsServer() {

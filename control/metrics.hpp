@@ -13,13 +13,13 @@ namespace lb::ctl {
 
 // What Status and Workers do not carry. Gauges with a value of 0 where noted are left out.
 struct MetricsExtra {
-    std::string version;              // lb_build_info{version=...}; "" = no lb_build_info
-    double start_time_seconds = 0;    // unix time lb started; 0 = no lb_start_time_seconds
-    double uptime_seconds = 0;        // seconds since lb started
-    uint64_t snapshot_generation = 0; // generation of the snapshot the workers run
-    uint64_t reloads_ok = 0;          // config reloads (SIGHUP, lbctl) that took effect
-    uint64_t reloads_failed = 0;      // config reloads refused (the running config stayed)
-    bool last_reload_ok = true;       // false while the latest reload attempt failed
+    std::string version;               // lb_build_info{version=...}; "" = no lb_build_info
+    double start_time_seconds = 0;     // unix time lb started; 0 = no lb_start_time_seconds
+    double uptime_seconds = 0;         // seconds since lb started
+    uint64_t snapshot_generation = 0;  // generation of the snapshot the workers run
+    uint64_t reloads_ok = 0;           // config reloads (SIGHUP, lbctl) that took effect
+    uint64_t reloads_failed = 0;       // config reloads refused (the running config stayed)
+    bool last_reload_ok = true;        // false while the latest reload attempt failed
 };
 
 // The whole exposition: HELP and TYPE once per metric family, then its samples. Families of

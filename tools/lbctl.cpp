@@ -1,8 +1,11 @@
-// lbctl: ipvsadm for lb. Asks a running lb for its table over the control socket and prints it
-// the way `ipvsadm -L -n` does. See lbctl -h.
+// lbctl: ipvsadm for lb. Takes ipvsadm's command line, sends the changes to a running lb over the
+// control socket as one Apply request, and prints lb's table, connections and timeouts the way
+// ipvsadm does. See lbctl -h.
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -33,23 +36,84 @@ std::string socket_path(const Args& args) {
     return env != nullptr && env[0] != '\0' ? env : kDefaultSocket;
 }
 
-Status fetch_status(const std::string& path, MsgType type = MsgType::GetStatus) {
+// Sends one request and returns the reply, which must be of type `want` or Ok; an Error reply
+// throws its message.
+Frame call(const std::string& path, MsgType type, std::vector<uint8_t> payload, MsgType want) {
     Frame req;
     req.type = type;
+    req.payload = std::move(payload);
     const Frame reply = request(path, req, kTimeoutMs);
     try {
-        switch (reply.type) {
-            case MsgType::Status:
-                return decode_status(reply.payload);
-            case MsgType::Error:
-                throw std::runtime_error("lb: " + decode_string(reply.payload));
-            default:
-                throw std::runtime_error("unexpected reply type " +
-                                         std::to_string(static_cast<unsigned>(reply.type)));
+        if (reply.type == MsgType::Error) {
+            throw std::runtime_error(decode_string(reply.payload));
+        }
+        if (reply.type != want) {
+            throw std::runtime_error("unexpected reply type " +
+                                     std::to_string(static_cast<unsigned>(reply.type)) + " from " +
+                                     path);
         }
     } catch (const ProtocolError& e) {
         throw std::runtime_error("bad reply from " + path + ": " + e.what());
     }
+    return reply;
+}
+
+template <typename Decode>
+auto fetch(const std::string& path, MsgType type, MsgType want, Decode decode) {
+    const Frame reply = call(path, type, {}, want);
+    try {
+        return decode(reply.payload);
+    } catch (const ProtocolError& e) {
+        throw std::runtime_error("bad reply from " + path + ": " + e.what());
+    }
+}
+
+Status fetch_status(const std::string& path, MsgType type = MsgType::GetStatus) {
+    return fetch(path, type, MsgType::Status, decode_status);
+}
+
+// A request answered with Ok: prints lb's message, if any.
+void expect_ok(const std::string& path, MsgType type, std::vector<uint8_t> payload) {
+    const Frame reply = call(path, type, std::move(payload), MsgType::Ok);
+    std::string msg;
+    try {
+        msg = decode_string(reply.payload);
+    } catch (const ProtocolError& e) {
+        throw std::runtime_error("bad reply from " + path + ": " + e.what());
+    }
+    if (!msg.empty()) {
+        std::cout << msg << "\n";
+    }
+}
+
+std::string list(const Args& args, const ListOptions& opts) {
+    const std::string path = socket_path(args);
+    switch (opts.what) {
+        case ListWhat::Daemon:  // lb has no sync daemon: ipvsadm prints nothing when none runs
+            return opts.json ? "[]\n" : "";
+        case ListWhat::Timeout: {
+            const Status st = fetch_status(path);
+            return opts.json ? json_timeout(st) : format_timeout(st);
+        }
+        case ListWhat::Connections: {
+            const Connections c =
+                fetch(path, MsgType::GetConnections, MsgType::Connections, decode_connections);
+            if (c.total > c.entries.size()) {
+                std::cerr << "lbctl: lb sent " << c.entries.size() << " of its " << c.total
+                          << " connection entries\n";
+            }
+            return opts.json ? json_connections(c) : format_connections(c, opts);
+        }
+        case ListWhat::Services:
+            break;
+    }
+    const Status st = fetch_status(path);
+    return opts.json ? json_list(st, opts) : format_list(st, opts);
+}
+
+int print(const std::string& out) {
+    std::cout << out << std::flush;
+    return std::cout ? 0 : kExitFailure;
 }
 
 int run(const std::vector<std::string>& words) {
@@ -71,43 +135,72 @@ int run(const std::vector<std::string>& words) {
         args.command = Command::List;
         args.command_name = "-L";
     }
-    switch (args.command) {
-        case Command::Help:
-            std::cout << usage_text();
-            return 0;
-        case Command::Version:
-            std::cout << version_text();
-            return 0;
-        case Command::List:
-            break;
-        case Command::Reload:
-            try {
-                fetch_status(socket_path(args), MsgType::Reload);
-            } catch (const std::exception& e) {
-                std::cerr << "lbctl: " << e.what() << "\n";
-                return kExitFailure;
-            }
-            return 0;
-        default:
-            return usage_error(args.command_name + " is not supported yet");
+    if (args.command == Command::Help) {
+        std::cout << usage_text();
+        return 0;
+    }
+    if (args.command == Command::Version) {
+        std::cout << version_text();
+        return 0;
     }
 
-    ListOptions opts;
+    // Everything that can be refused without lb is refused before lb is asked anything.
+    ListOptions list_opts;
+    std::vector<Op> ops;
     try {
-        opts = list_options(args);
+        check_command(args);
+        if (args.command == Command::List) {
+            list_opts = list_options(args);
+        } else if (args.command == Command::Restore) {
+            if (!args.operands.empty()) {
+                throw UsageError("unexpected argument " + args.operands.front());
+            }
+            const std::string text{std::istreambuf_iterator<char>(std::cin),
+                                   std::istreambuf_iterator<char>()};
+            ops = restore_ops(text);
+        } else if (args.command != Command::Save && args.command != Command::Reload &&
+                   args.command != Command::Workers && args.command != Command::WriteConfig) {
+            ops = command_ops(args);
+        } else if (!args.operands.empty()) {
+            throw UsageError("unexpected argument " + args.operands.front());
+        }
     } catch (const UsageError& e) {
         return usage_error(e.what());
     }
+
     const std::string path = socket_path(args);
-    std::string out;
     try {
-        out = format_list(fetch_status(path), opts);
+        switch (args.command) {
+            case Command::List:
+                return print(list(args, list_opts));
+            case Command::Save:
+                return print(format_save(fetch_status(path)));
+            case Command::Reload:
+                fetch_status(path, MsgType::Reload);
+                return 0;
+            case Command::Workers: {
+                const Workers w =
+                    fetch(path, MsgType::GetWorkers, MsgType::Workers, decode_workers);
+                return print(args.has(Opt::Json) ? json_workers(w) : format_workers(w));
+            }
+            case Command::WriteConfig: {
+                // lb runs elsewhere: a relative path means one relative to here.
+                const std::string file = args.command_arg.empty()
+                                             ? std::string()
+                                             : std::filesystem::absolute(args.command_arg).string();
+                expect_ok(path, MsgType::WriteConfig, encode_string(file));
+                return 0;
+            }
+            default:
+                if (!ops.empty()) {  // -R of nothing but comments changes nothing
+                    expect_ok(path, MsgType::Apply, encode_ops(ops));
+                }
+                return 0;
+        }
     } catch (const std::exception& e) {
         std::cerr << "lbctl: " << e.what() << "\n";
         return kExitFailure;
     }
-    std::cout << out << std::flush;
-    return std::cout ? 0 : kExitFailure;
 }
 
 }  // namespace
