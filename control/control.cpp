@@ -690,6 +690,7 @@ Workers Control::workers_status() const {
                       {"tunnel_encapsulated", c.tunnel_encapsulated.get()},
                       {"tunnel_fragments", c.tunnel_fragments.get()},
                       {"frag_needed_sent", c.frag_needed_sent.get()},
+                      {"fragments_forwarded", c.fragments_forwarded.get()},
                       {"consumed", c.consumed.get()}};
         for (size_t d = 0; d < size_t(dp::Drop::Count); ++d) {
             s.drops.emplace_back(std::string(dp::kDropNames[d]), c.drops[d].get());
@@ -922,6 +923,7 @@ std::string Control::counters_text() const {
     out << "tunnel_encapsulated " << total(&WC::tunnel_encapsulated) << "\n";
     out << "tunnel_fragments " << total(&WC::tunnel_fragments) << "\n";
     out << "frag_needed_sent " << total(&WC::frag_needed_sent) << "\n";
+    out << "fragments_forwarded " << total(&WC::fragments_forwarded) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";

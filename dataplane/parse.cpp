@@ -85,11 +85,22 @@ ParseResult parse_frame(const uint8_t* f, uint32_t len, Parsed& out, Drop& reaso
     out.sport = out.dport = 0;
     out.tcp_flags = 0;
     out.icmp_type = 0;
+    out.ip_id = load_raw16(ip + 4);
     const uint16_t frag = load_be16(ip + 6);
+    out.frag_first = false;
+    out.frag_later = false;
     if ((frag & 0x3fff) != 0) {  // MF set or offset != 0
-        out.l4_off = 0;
-        reason = Drop::Fragment;
-        return ParseResult::Drop;
+        if (out.proto != IPPROTO_TCP && out.proto != IPPROTO_UDP) {
+            out.l4_off = 0;
+            reason = Drop::Fragment;
+            return ParseResult::Drop;
+        }
+        if ((frag & 0x1fff) != 0) {
+            out.frag_later = true;  // the ports are in the first fragment only
+            out.l4_off = 0;
+            return ParseResult::Ok;
+        }
+        out.frag_first = true;
     }
     out.l4_off = uint16_t(kEthHdr + ihl);
     const uint8_t* l4 = f + out.l4_off;
@@ -115,7 +126,8 @@ ParseResult parse_frame(const uint8_t* f, uint32_t len, Parsed& out, Drop& reaso
             return ParseResult::Drop;
         }
         const uint16_t ulen = load_be16(l4 + 4);
-        if (ulen < 8 || ulen > out.l4_len) {
+        // A first fragment carries only part of the datagram its length describes.
+        if (ulen < 8 || (ulen > out.l4_len && !out.frag_first)) {
             reason = Drop::Malformed;
             return ParseResult::Drop;
         }

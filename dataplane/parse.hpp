@@ -23,6 +23,9 @@ struct Parsed {
     uint16_t l4_len = 0;    // ip_len - header length
     rte_be32_t src = 0, dst = 0;
     rte_be16_t sport = 0, dport = 0;  // ICMP echo: id in sport
+    rte_be16_t ip_id = 0;
+    bool frag_first = false;  // a first fragment (MF set, offset 0): ports present
+    bool frag_later = false;  // a later fragment (offset > 0): no transport header
     bool dst_mac_broadcast = false;
     bool dst_mac_multicast = false;
 };
@@ -30,7 +33,8 @@ struct Parsed {
 enum class ParseResult : uint8_t { Ok, Drop };
 
 // On Ok, `out` describes the frame. On Drop, `reason` says why (Malformed, Unsupported,
-// Fragment).
+// Fragment). TCP and UDP fragments parse Ok (frag_first / frag_later); other fragments are
+// dropped as Fragment.
 ParseResult parse_frame(const uint8_t* frame, uint32_t len, Parsed& out, Drop& reason) noexcept;
 
 // The part of an ICMP error that quotes the offending packet: its IPv4 header and the first

@@ -278,6 +278,22 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
         drop(m, Drop::NotForUs);
         return;
     }
+    if (p.frag_later) {
+        it.kind = Kind::FragLater;
+        it.key = {p.src, p.dst, 0, 0, p.proto};
+        if (n_workers_ > 1) {
+            // The same owner as the datagram's first fragment: the client's.
+            const rte_be32_t client = snap.is_vip(p.dst) ? p.src : p.dst;
+            const uint16_t owner = owner_of(client & snap.owner_mask, n_workers_);
+            if (owner != id_) {
+                Staged& r = redirect[owner];
+                r.pkts[r.n++] = m;
+                counters.redirected_out.add(1);
+                it.kind = Kind::Done;
+            }
+        }
+        return;
+    }
     const bool l4_ports = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP;
     if (snap.is_vip(p.dst)) {
         if (l4_ports) {
@@ -349,7 +365,7 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
         }
         classify(snap, pkts[i], items[i]);
-        if (items[i].kind >= Kind::Inbound) {
+        if (items[i].kind >= Kind::Inbound && items[i].kind != Kind::FragLater) {
             conns.prefetch(items[i].hash);
         }
     }
@@ -363,6 +379,7 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
         case Kind::Outbound: handle_outbound(snap, pkts[i], it, now); break;
         case Kind::IcmpToVip:
         case Kind::IcmpFromInside: handle_icmp_error(snap, pkts[i], it, now); break;
+        case Kind::FragLater: handle_frag_later(snap, pkts[i], it); break;
         }
     }
 }
@@ -733,12 +750,21 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     real_stats[c.real_slot].in_bytes.add(p.ip_len);
 
     if (fwd == Forward::Tunnel) {
+        if (p.frag_first) {
+            note_fragment(p, FragAction::Tunnel, c.real_ip, it.svc->tunnel_src, c);
+        }
         xmit_tunnel(snap, m, c.real_ip, it.svc->tunnel_src, true);
         return;
     }
     if (fwd == Forward::Route) {
+        if (p.frag_first) {
+            note_fragment(p, FragAction::Route, c.real_ip, 0, c);
+        }
         xmit_dr(snap, m, c.real_ip);
         return;
+    }
+    if (p.frag_first) {
+        note_fragment(p, FragAction::NatIn, c.real_ip, 0, c);
     }
     decrement_ttl(ip);
     uint8_t* l4 = f + p.l4_off;
@@ -787,9 +813,58 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     uint8_t* l4 = f + p.l4_off;
     const bool udp = p.proto == IPPROTO_UDP;
     uint8_t* l4c = l4 + l4_csum_off(p.proto);
+    if (p.frag_first) {
+        note_fragment(p, FragAction::NatOut, c.vip, 0, c);
+    }
     rewrite_addr(ip + 12, ip + 10, l4c, udp, c.vip);
     rewrite_port(l4, l4c, udp, c.vport);
     send_ipv4(snap, m, c.client_ip);
+}
+
+uint32_t Worker::frag_slot(rte_be32_t src, rte_be32_t dst, rte_be16_t id,
+                           uint8_t proto) noexcept {
+    const uint32_t h =
+        rte_hash_crc_4byte(uint32_t(id) << 8 | proto, rte_hash_crc_4byte(dst, src));
+    return h & (kFragNotes - 1);
+}
+
+void Worker::note_fragment(const Parsed& p, FragAction a, rte_be32_t addr, rte_be32_t tunnel_src,
+                           const Conn& c) noexcept {
+    FragNote& n = frag_notes_[frag_slot(p.src, p.dst, p.ip_id, p.proto)];
+    n = {p.src, p.dst, p.ip_id, p.proto, a, addr, tunnel_src, c.svc_slot, c.real_slot,
+         now_ + kFragNoteMs};
+}
+
+void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept {
+    const Parsed& p = it.p;
+    const FragNote& n = frag_notes_[frag_slot(p.src, p.dst, p.ip_id, p.proto)];
+    if (n.src != p.src || n.dst != p.dst || n.id != p.ip_id || n.proto != p.proto ||
+        expired(n.expire, now_)) {
+        drop(m, Drop::Fragment);
+        return;
+    }
+    uint8_t* ip = frame_of(m) + kEth;
+    const bool out = n.action == FragAction::NatOut;
+    TrafficCounters& s = svc_stats[n.svc_slot];
+    TrafficCounters& r = real_stats[n.real_slot];
+    (out ? s.out_pkts : s.in_pkts).add(1);
+    (out ? s.out_bytes : s.in_bytes).add(p.ip_len);
+    (out ? r.out_pkts : r.in_pkts).add(1);
+    (out ? r.out_bytes : r.in_bytes).add(p.ip_len);
+    counters.fragments_forwarded.add(1);
+    switch (n.action) {
+    case FragAction::NatIn:
+    case FragAction::NatOut:
+        if (!decrement_ttl(ip)) {
+            drop(m, Drop::TtlExceeded);
+            return;
+        }
+        rewrite_addr(ip + (out ? 12 : 16), ip + 10, nullptr, false, n.addr);
+        send_ipv4(snap, m, out ? p.dst : n.addr);
+        return;
+    case FragAction::Tunnel: xmit_tunnel(snap, m, n.addr, n.tunnel_src, false); return;
+    case FragAction::Route: xmit_dr(snap, m, n.addr); return;
+    }
 }
 
 void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it,

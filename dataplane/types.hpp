@@ -31,7 +31,7 @@ enum class Drop : uint8_t {
     Malformed,       // truncated or inconsistent headers, bad IPv4 checksum
     NotForUs,        // wrong destination MAC, multicast, broadcast that is not ARP, not our address
     Unsupported,     // VLAN, IPv6 and other ethertypes, IP options-bearing protocols we do not serve
-    Fragment,        // IPv4 fragments (no reassembly yet)
+    Fragment,        // a later fragment whose first was not seen (or expired); non-TCP/UDP fragments
     TtlExceeded,     // forwarded packet with TTL <= 1
     NoService,       // addressed to a VIP but no service on that port/protocol
     NoReal,          // service has no real with weight > 0
@@ -79,6 +79,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter tunnel_encapsulated;  // packets sent IP-in-IP (a fragmented one counts once)
     Counter tunnel_fragments;     // outer fragments sent for tunnel packets over the egress MTU
     Counter frag_needed_sent;     // ICMP fragmentation-needed sent to clients (tunnel MTU)
+    Counter fragments_forwarded;  // later fragments sent after their first one
     Counter consumed;  // frames taken in by the director itself (ARP replies it learns from)
     Counter table_size;  // gauge: entries in the connection table (connections and templates)
 };

@@ -108,7 +108,9 @@ public:
     ConnTable conns;
 
 private:
-    enum class Kind : uint8_t { Done, Arp, Echo, Inbound, Outbound, IcmpToVip, IcmpFromInside };
+    enum class Kind : uint8_t {
+        Done, Arp, Echo, Inbound, Outbound, IcmpToVip, IcmpFromInside, FragLater
+    };
     struct Item {
         Parsed p;
         Quoted q;
@@ -150,6 +152,29 @@ private:
     void gauge(const Conn& c, bool add) noexcept;
     void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;
     static uint32_t timeout_of(const Timeouts& t, const Conn& c) noexcept;
+
+    // Fragments are forwarded without reassembly, as the real's kernel reassembles them: the
+    // first one (it has the ports) is scheduled like any packet and leaves a note, keyed by
+    // source, destination, IP id and protocol, of where the datagram goes; the later ones
+    // follow the note (the ports and the transport checksum are in the first one only).
+    enum class FragAction : uint8_t { NatIn, NatOut, Tunnel, Route };
+    struct FragNote {
+        rte_be32_t src, dst;
+        rte_be16_t id;
+        uint8_t proto;
+        FragAction action;
+        rte_be32_t addr;        // NatIn: the real; NatOut: the VIP; Tunnel, Route: the real
+        rte_be32_t tunnel_src;  // Tunnel
+        uint16_t svc_slot, real_slot;
+        uint32_t expire;
+    };
+    static constexpr uint32_t kFragNotes = 1024;  // direct-mapped: a newer datagram wins
+    static constexpr uint32_t kFragNoteMs = 2000;
+    std::array<FragNote, kFragNotes> frag_notes_{};
+    static uint32_t frag_slot(rte_be32_t src, rte_be32_t dst, rte_be16_t id, uint8_t proto) noexcept;
+    void note_fragment(const Parsed& p, FragAction a, rte_be32_t addr, rte_be32_t tunnel_src,
+                       const Conn& c) noexcept;
+    void handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
 
     // Stages m for port with next_hop's MAC, or holds it until ARP resolves it.
     void stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32_t next_hop) noexcept;

@@ -100,10 +100,11 @@ TEST_CASE("parse: malformed frames are dropped with the right reason", "[parse]"
     }
     {
         Pkt p;
+        p.proto = 1;
         p.frag = 0x2000;  // MF
-        cases.push_back({"first fragment", p.build(), Drop::Fragment});
+        cases.push_back({"first ICMP fragment", p.build(), Drop::Fragment});
         p.frag = 0x0010;
-        cases.push_back({"later fragment", p.build(), Drop::Fragment});
+        cases.push_back({"later ICMP fragment", p.build(), Drop::Fragment});
     }
     {
         Pkt p;
@@ -217,4 +218,29 @@ TEST_CASE("parse: ICMP error quotes", "[parse]") {
     const Bytes s = outer.build();
     REQUIRE(run(s, p, why) == ParseResult::Ok);
     CHECK_FALSE(lb::dp::parse_icmp_quote(s.data(), uint32_t(s.size()), p, q));
+}
+
+TEST_CASE("parse: TCP and UDP fragments parse, ports only in the first", "[parse]") {
+    Pkt p;
+    p.proto = 17;
+    p.dport = 53;
+    p.payload = Bytes(100, 7);
+    p.frag = 0x2000;  // MF, offset 0
+    Bytes f = p.build();
+    f[14 + 20 + 4] = 0x0b;  // UDP length 3000: more than this fragment holds
+    f[14 + 20 + 5] = 0xb8;
+    Parsed out;
+    Drop why{};
+    REQUIRE(parse_frame(f.data(), uint32_t(f.size()), out, why) == ParseResult::Ok);
+    CHECK(out.frag_first);
+    CHECK_FALSE(out.frag_later);
+    CHECK(out.dport == htons(53));
+    CHECK(out.ip_id == htons(p.ip_id));
+    p.frag = 0x2000 | 100;  // offset 800, more to come
+    p.proto = 6;
+    const Bytes later = p.build();
+    REQUIRE(parse_frame(later.data(), uint32_t(later.size()), out, why) == ParseResult::Ok);
+    CHECK(out.frag_later);
+    CHECK(out.l4_off == 0);
+    CHECK(out.sport == 0);
 }

@@ -764,3 +764,38 @@ TEST_CASE("process: a tun/dr client reusing its port after FIN makes a new conne
     CHECK(out[0][5] == 0x13);
     CHECK(fx.w->svc_stats[0].conns.get() == 2);
 }
+
+TEST_CASE("process: fragments follow their first fragment", "[process][frag]") {
+    Fixture fx;
+    Pkt first;
+    first.proto = 17;
+    first.dport = 53;
+    first.ip_id = 0x4242;
+    first.frag = 0x2000;  // MF, offset 0
+    first.payload = Bytes(1472, 0x11);
+    Bytes f1 = first.build();
+    f1[14 + 20 + 4] = 0x0b;  // UDP length 3000: the whole datagram's
+    f1[14 + 20 + 5] = 0xb8;
+    Pkt later = first;
+    later.frag = 185;  // offset 1480, last
+    later.payload = Bytes(1520, 0x22);
+    Pkt stray = later;
+    stray.ip_id = 0x4343;  // its first never came
+    fx.send({f1, later.build(), stray.build()}, 0);
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 2);
+    // Both to the same real (wrr's first pick), the later one with only its address and TTL
+    // changed, its header checksum still right.
+    CHECK(out[0][5] == out[1][5]);
+    uint32_t dst0, dst1;
+    std::memcpy(&dst0, &out[0][30], 4);
+    std::memcpy(&dst1, &out[1][30], 4);
+    CHECK(dst0 == dst1);
+    CHECK(out[1][22] == 63);
+    CHECK(lb::dp::csum_full(out[1].data() + 14, 20) == 0);
+    const Bytes sent = later.build();
+    CHECK(Bytes(out[1].begin() + 34, out[1].end()) == Bytes(sent.begin() + 34, sent.end()));
+    CHECK(fx.drops(Drop::Fragment) == 1);
+    CHECK(fx.w->counters.fragments_forwarded.get() == 1);
+    CHECK(fx.w->svc_stats[1].in_pkts.get() == 2);
+}

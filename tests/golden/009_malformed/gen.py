@@ -62,9 +62,10 @@ malformed = [
               ARP(op=1, hwsrc=CLIENT_A_MAC, psrc=CLIENT_A, pdst=P0_IP))[:34]),  # ARP cut short
 ]
 # The IHL-15 frame: a 60-byte header cannot fit in a 40-byte packet (and overruns the frame).
+# ICMP fragments (TCP and UDP ones are forwarded: see 030_fragments).
 fragments = [
-    raw_frame(ipv4_hdr(6, 40, frag=0x2000) + tcp_bytes),                 # MF, offset 0
-    raw_frame(ipv4_hdr(6, 40, frag=185) + tcp_bytes),                    # offset 1480
+    raw_frame(ipv4_hdr(1, 40, frag=0x2000) + tcp_bytes),                 # MF, offset 0
+    raw_frame(ipv4_hdr(1, 40, frag=185) + tcp_bytes),                    # offset 1480
 ]
 good = good_syn(43002)
 
