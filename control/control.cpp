@@ -691,6 +691,7 @@ Workers Control::workers_status() const {
                       {"tunnel_fragments", c.tunnel_fragments.get()},
                       {"frag_needed_sent", c.frag_needed_sent.get()},
                       {"fragments_forwarded", c.fragments_forwarded.get()},
+                      {"conns_evicted", c.conns_evicted.get()},
                       {"consumed", c.consumed.get()}};
         for (size_t d = 0; d < size_t(dp::Drop::Count); ++d) {
             s.drops.emplace_back(std::string(dp::kDropNames[d]), c.drops[d].get());
@@ -924,6 +925,7 @@ std::string Control::counters_text() const {
     out << "tunnel_fragments " << total(&WC::tunnel_fragments) << "\n";
     out << "frag_needed_sent " << total(&WC::frag_needed_sent) << "\n";
     out << "fragments_forwarded " << total(&WC::fragments_forwarded) << "\n";
+    out << "conns_evicted " << total(&WC::conns_evicted) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";

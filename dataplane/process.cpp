@@ -159,6 +159,31 @@ void Worker::expire(uint32_t now_ms, uint32_t budget) noexcept {
     }
 }
 
+bool Worker::make_room(uint32_t now) noexcept {
+    const uint32_t cap = conns.capacity();
+    for (uint32_t k = 0; k < kEvictScan && k < cap; ++k) {
+        const uint32_t i = evict_cursor_;
+        evict_cursor_ = evict_cursor_ + 1 == cap ? 0 : evict_cursor_ + 1;
+        const Conn& c = conns.at(i);
+        if (!c.in_use) {
+            continue;
+        }
+        if (expired(c.expire, now) && (!is_template(c) || c.tmpl == 0)) {
+            remove_conn(i);
+            counters.conns_expired.add(1);
+            return true;
+        }
+        const auto s = TcpState(c.state);
+        if (!is_template(c) && c.proto == IPPROTO_TCP &&
+            (s == TcpState::SynRecv || s == TcpState::None)) {
+            remove_conn(i);
+            counters.conns_evicted.add(1);
+            return true;
+        }
+    }
+    return false;
+}
+
 uint32_t Worker::find_template(const FlowKey& k, uint32_t h, uint32_t now) noexcept {
     Dir d{};
     const uint32_t idx = conns.lookup(k, h, d);
@@ -222,6 +247,9 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
         c.real_slot = r.stats_slot;
         c.tmpl = 0;
         t = conns.insert(c);
+        if (t == ConnTable::kNone && conns.size() == conns.capacity() && make_room(now)) {
+            t = conns.insert(c);
+        }
         if (t == ConnTable::kNone) {
             *tmpl = ConnTable::kNone;
             return kNoReal - 1;  // no room for the template
@@ -719,6 +747,9 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             }
         }
         idx = conns.insert(c);
+        if (idx == ConnTable::kNone && conns.size() == conns.capacity() && make_room(now)) {
+            idx = conns.insert(c);
+        }
         if (idx == ConnTable::kNone) {
             drop(m, Drop::TableFull);
             return;

@@ -80,6 +80,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter tunnel_fragments;     // outer fragments sent for tunnel packets over the egress MTU
     Counter frag_needed_sent;     // ICMP fragmentation-needed sent to clients (tunnel MTU)
     Counter fragments_forwarded;  // later fragments sent after their first one
+    Counter conns_evicted;        // half-open connections evicted for a new one (table full)
     Counter consumed;  // frames taken in by the director itself (ARP replies it learns from)
     Counter table_size;  // gauge: entries in the connection table (connections and templates)
 };

@@ -149,6 +149,12 @@ private:
     int32_t persist_pick(const Service& svc, const Parsed& p, uint32_t now,
                          uint32_t* tmpl) noexcept;
     void remove_conn(uint32_t idx) noexcept;
+    // The table is full: frees one entry for a new connection, preferring what a SYN flood
+    // leaves (TCP connections not yet established, and anything expired), looking at no more
+    // than kEvictScan entries from where the last look stopped. False if none was found.
+    bool make_room(uint32_t now) noexcept;
+    static constexpr uint32_t kEvictScan = 64;
+    uint32_t evict_cursor_ = 0;
     void gauge(const Conn& c, bool add) noexcept;
     void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;
     static uint32_t timeout_of(const Timeouts& t, const Conn& c) noexcept;

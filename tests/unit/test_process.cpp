@@ -258,19 +258,23 @@ TEST_CASE("process: drops are counted by reason", "[process]") {
 TEST_CASE("process: a full table refuses new connections, existing ones keep flowing",
           "[process]") {
     Fixture fx(1, 0, 4);
-    std::vector<Bytes> syns;
+    std::vector<Bytes> syns, acks;
     for (int i = 0; i < 6; ++i) {
         Pkt p;
         p.sport = uint16_t(1000 + i);
         syns.push_back(p.build());
+        p.tcp_flags = 0x10;
+        acks.push_back(p.build());
     }
-    fx.send(syns, 0);
-    CHECK(fx.take(1).size() == 4);
+    // Four established connections fill the table: nothing to evict for the other two.
+    fx.send({syns[0], syns[1], syns[2], syns[3]}, 0);
+    fx.send({acks[0], acks[1], acks[2], acks[3]}, 0);
+    CHECK(fx.take(1).size() == 8);
+    fx.send({syns[4], syns[5]}, 0);
+    CHECK(fx.take(1).empty());
     CHECK(fx.drops(Drop::TableFull) == 2);
-    Pkt ack;
-    ack.sport = 1000;
-    ack.tcp_flags = 0x10;
-    fx.send({ack.build()}, 0);
+    CHECK(fx.w->counters.conns_evicted.get() == 0);
+    fx.send({acks[0]}, 0);
     CHECK(fx.take(1).size() == 1);
     // Once the entries expire the sweep frees them and new connections fit again.
     fx.w->expire(1000 + 1000 * 1000, 64);
@@ -279,6 +283,42 @@ TEST_CASE("process: a full table refuses new connections, existing ones keep flo
     CHECK(fx.w->real_stats[0].inactive.get() == 0);
     fx.send({syns[5]}, 0, 2'000'000);
     CHECK(fx.take(1).size() == 1);
+}
+
+TEST_CASE("process: under a SYN flood half-open entries make room, established ones stay",
+          "[process]") {
+    Fixture fx(1, 0, 8);
+    // Two established connections, then a flood of SYNs that never complete.
+    std::vector<Bytes> est;
+    for (int i = 0; i < 2; ++i) {
+        Pkt p;
+        p.sport = uint16_t(2000 + i);
+        est.push_back(p.build());
+        p.tcp_flags = 0x10;
+        est.push_back(p.build());
+    }
+    fx.send(est, 0);
+    CHECK(fx.take(1).size() == 4);
+    for (int round = 0; round < 4; ++round) {
+        std::vector<Bytes> flood;
+        for (int i = 0; i < 16; ++i) {
+            Pkt p;
+            p.src = ip("198.51.100.77");
+            p.sport = uint16_t(10000 + round * 16 + i);
+            flood.push_back(p.build());
+        }
+        fx.send(flood, 0);
+        CHECK(fx.take(1).size() == 16);  // each one finds room: a half-open one goes
+    }
+    CHECK(fx.w->counters.conns_evicted.get() == 64 - 6);
+    CHECK(fx.drops(Drop::TableFull) == 0);
+    // The established connections are still there.
+    Pkt data;
+    data.sport = 2000;
+    data.tcp_flags = 0x18;
+    fx.send({data.build()}, 0);
+    CHECK(fx.take(1).size() == 1);
+    CHECK(fx.w->real_stats[0].active.get() + fx.w->real_stats[1].active.get() == 2);
 }
 
 TEST_CASE("process: ARP requests for our addresses and VIPs are answered", "[process]") {
