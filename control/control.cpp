@@ -98,6 +98,32 @@ void Control::publish() {
                                generation_ + 1, &slots_,
                                [this](bool real, uint16_t slot) { return slot_idle(real, slot); });
     ++generation_;
+    {
+        // VIPs that this change removes stay ours as long as their connections may live.
+        const uint64_t now = now_ms();
+        const dp::Snapshot* cur = rt_.snapshot->load(std::memory_order_acquire);
+        const uint64_t life =
+            uint64_t(std::max({cfg_.connections.tcp_timeout, cfg_.connections.tcp_fin_timeout,
+                               cfg_.connections.udp_timeout})) * 1000;
+        if (cur != nullptr) {
+            for (const dp::Service& s : cur->services) {
+                if (!snap->is_vip(s.vip)) {
+                    retired_[s.vip] = now + life;
+                }
+            }
+        }
+        for (auto it = retired_.begin(); it != retired_.end();) {
+            if (it->second <= now || snap->is_vip(it->first)) {
+                it = retired_.erase(it);
+            } else {
+                snap->retired_vips.push_back(it->first);
+                ++it;
+            }
+        }
+        if (!snap->retired_vips.empty()) {
+            snap->finalize();
+        }
+    }
     for (const uint16_t slot : snap->fresh_svc_slots) {
         zero(false, slot);
     }

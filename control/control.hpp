@@ -108,6 +108,7 @@ private:
     std::vector<std::array<uint64_t, 5>> svc_base_, real_base_;
     std::vector<Estimator> svc_est_, real_est_;
     uint64_t last_rate_ms_ = 0;
+    std::map<rte_be32_t, uint64_t> retired_;  // removed VIP -> until when its connections may live
     std::unique_ptr<std::atomic<uint8_t>[]> overload_;  // per real slot, read by the workers
     // Prometheus endpoint: the control thread renders the text once a second; the server's
     // threads only copy it.

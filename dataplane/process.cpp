@@ -325,11 +325,8 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     const bool l4_ports = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP;
     if (snap.is_vip(p.dst)) {
         if (l4_ports) {
+            // No service (deleted, or never there): only an existing connection goes on.
             it.svc = snap.find_service(p.dst, p.dport, p.proto);
-            if (it.svc == nullptr) {
-                drop(m, Drop::NoService);
-                return;
-            }
             it.kind = Kind::Inbound;
             it.key = {p.src, p.dst, p.sport, p.dport, p.proto};
         } else if (p.proto == IPPROTO_ICMP && p.icmp_type == 8) {
@@ -699,6 +696,10 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         return;
     }
     if (idx == ConnTable::kNone) {
+        if (it.svc == nullptr) {
+            drop(m, Drop::NoService);
+            return;
+        }
         if (tcp && !pure_syn) {
             drop(m, Drop::NoConnection);
             return;
@@ -781,10 +782,11 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     real_stats[c.real_slot].in_bytes.add(p.ip_len);
 
     if (fwd == Forward::Tunnel) {
+        const rte_be32_t tsrc = it.svc != nullptr ? it.svc->tunnel_src : 0;
         if (p.frag_first) {
-            note_fragment(p, FragAction::Tunnel, c.real_ip, it.svc->tunnel_src, c);
+            note_fragment(p, FragAction::Tunnel, c.real_ip, tsrc, c);
         }
-        xmit_tunnel(snap, m, c.real_ip, it.svc->tunnel_src, true);
+        xmit_tunnel(snap, m, c.real_ip, tsrc, true);
         return;
     }
     if (fwd == Forward::Route) {

@@ -29,6 +29,7 @@ void Snapshot::finalize() {
         svc_index_[slot] = i + 1;
         vips_.push_back(s.vip);
     }
+    vips_.insert(vips_.end(), retired_vips.begin(), retired_vips.end());
     std::sort(vips_.begin(), vips_.end());
     vips_.erase(std::unique(vips_.begin(), vips_.end()), vips_.end());
     locals_.clear();

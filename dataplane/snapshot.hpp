@@ -106,6 +106,9 @@ public:
     // For control only: counter slots this snapshot gave to a new service or real (their
     // counters start from a fresh baseline).
     std::vector<uint16_t> fresh_svc_slots, fresh_real_slots;
+    // VIPs whose services were removed while connections may still use them: still ours
+    // (ARP, and packets of existing connections), no new connections. Set before finalize().
+    std::vector<rte_be32_t> retired_vips;
 
     Snapshot() { iface_of_port.fill(-1); }
     Snapshot(const Snapshot&) = delete;

@@ -839,3 +839,27 @@ TEST_CASE("process: fragments follow their first fragment", "[process][frag]") {
     CHECK(fx.w->counters.fragments_forwarded.get() == 1);
     CHECK(fx.w->svc_stats[1].in_pkts.get() == 2);
 }
+
+TEST_CASE("process: connections of a deleted service go on; new ones are refused",
+          "[process]") {
+    Fixture fx;
+    Pkt syn;
+    fx.send({syn.build()}, 0);
+    REQUIRE(fx.take(1).size() == 1);
+    // The new config has no TCP service on the VIP any more.
+    std::string cfg = kConfig;
+    const size_t a = cfg.find("  { vip = \"198.51.100.10\"; port = 80;");
+    const size_t b = cfg.find("  { vip = \"198.51.100.10\"; port = 53;");
+    cfg.erase(a, b - a);
+    std::array<rte_ether_addr, kMaxPorts> macs{};
+    macs[0] = {{0x02, 0, 0, 0, 0, 0x01}};
+    macs[1] = {{0x02, 0, 0, 0, 1, 0x01}};
+    fx.snap = lb::ctl::build_snapshot(lb::ctl::parse_config(cfg, "unit.conf"), macs, 1, 2);
+    Pkt ack = syn;
+    ack.tcp_flags = 0x10;
+    Pkt other = syn;
+    other.sport = 40009;
+    fx.send({ack.build(), other.build()}, 0);
+    CHECK(fx.take(1).size() == 1);
+    CHECK(fx.drops(Drop::NoService) == 1);
+}
