@@ -306,6 +306,15 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
         drop(m, Drop::NotForUs);
         return;
     }
+    {
+        // Martian sources, as Linux drops them before IPVS sees them (land packets included).
+        const uint8_t first = uint8_t(rte_be_to_cpu_32(p.src) >> 24);
+        if (first == 0 || first == 127 || first >= 224 || snap.is_local(p.src) ||
+            snap.is_vip(p.src)) {
+            drop(m, Drop::Martian);
+            return;
+        }
+    }
     if (p.frag_later) {
         it.kind = Kind::FragLater;
         it.key = {p.src, p.dst, 0, 0, p.proto};

@@ -46,6 +46,7 @@ enum class Drop : uint8_t {
     SlowPathFull,    // message ring to the control thread full (packet still handled)
     NoMbuf,          // no mbuf for a fragment (or no headroom for a tunnel header)
     TooBig,          // too big for the egress MTU, DF set, and no ICMP may answer it (an ICMP error)
+    Martian,         // impossible source: ours, a VIP, 0/8, 127/8, multicast or broadcast
     Count
 };
 
@@ -53,7 +54,7 @@ inline constexpr std::array<std::string_view, size_t(Drop::Count)> kDropNames = 
     "malformed",    "not_for_us",    "unsupported", "fragment",   "ttl_exceeded",
     "no_service",   "no_real",       "no_connection", "table_full", "no_route",
     "no_neighbour", "icmp_unmatched", "arp_ignored", "redirect_full", "tx_full",
-    "slowpath_full", "no_mbuf",       "too_big"};
+    "slowpath_full", "no_mbuf",       "too_big",     "martian"};
 
 // A counter written by one worker and read by the control thread. Relaxed atomics compile to
 // plain loads and stores on x86 and keep the cross-thread read well-defined.
