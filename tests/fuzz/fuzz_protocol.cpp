@@ -113,26 +113,26 @@ Status sample_status() {
 // Answers like lb's control thread, from fixed data; checks what requests carry.
 Frame handle(const Frame& req) {
     switch (req.type) {
-        case MsgType::GetStatus: return {MsgType::Status, encode_status(sample_status())};
-        case MsgType::Reload: return {MsgType::Error, encode_string("reload: not here")};
-        case MsgType::Apply: {
-            const auto ops = decode_ops(req.payload);  // throws ProtocolError: an Error reply
-            return {MsgType::Ok, encode_string(std::to_string(ops.size()) + " operations")};
-        }
-        case MsgType::GetConnections: {
-            Connections c;
-            c.total = 1;
-            c.entries.push_back(ConnEntry{6, false, 1, 2, 3, 4, 5, 6, 0, "ESTABLISHED", 10});
-            return {MsgType::Connections, encode_connections(c)};
-        }
-        case MsgType::GetWorkers: {
-            Workers w;
-            w.workers.push_back(WorkerStatus{1, 2, 3, 4, 5, 6, 7, 8, 9, {{"a", 1}}, {{"b", 2}}});
-            return {MsgType::Workers, encode_workers(w)};
-        }
-        case MsgType::WriteConfig:
-            return {MsgType::Ok, encode_string("wrote " + decode_string(req.payload))};
-        default: return {MsgType::Error, encode_string("unknown request")};
+    case MsgType::GetStatus: return {MsgType::Status, encode_status(sample_status())};
+    case MsgType::Reload: return {MsgType::Error, encode_string("reload: not here")};
+    case MsgType::Apply: {
+        const auto ops = decode_ops(req.payload);  // throws ProtocolError: an Error reply
+        return {MsgType::Ok, encode_string(std::to_string(ops.size()) + " operations")};
+    }
+    case MsgType::GetConnections: {
+        Connections c;
+        c.total = 1;
+        c.entries.push_back(ConnEntry{6, false, 1, 2, 3, 4, 5, 6, 0, "ESTABLISHED", 10});
+        return {MsgType::Connections, encode_connections(c)};
+    }
+    case MsgType::GetWorkers: {
+        Workers w;
+        w.workers.push_back(WorkerStatus{1, 2, 3, 4, 5, 6, 7, 8, 9, {{"a", 1}}, {{"b", 2}}});
+        return {MsgType::Workers, encode_workers(w)};
+    }
+    case MsgType::WriteConfig:
+        return {MsgType::Ok, encode_string("wrote " + decode_string(req.payload))};
+    default: return {MsgType::Error, encode_string("unknown request")};
     }
 }
 
@@ -198,12 +198,12 @@ size_t check_replies(const Bytes& got, const char* who) {
         const Bytes payload(got.begin() + long(off + kFrameHeader),
                             got.begin() + long(off + kFrameHeader + h.second));
         switch (h.first) {
-            case MsgType::Status: decode_status(payload); break;
-            case MsgType::Connections: decode_connections(payload); break;
-            case MsgType::Workers: decode_workers(payload); break;
-            case MsgType::Ok:
-            case MsgType::Error: decode_string(payload); break;
-            default: fail(std::string(who) + ": the server sent a request type");
+        case MsgType::Status: decode_status(payload); break;
+        case MsgType::Connections: decode_connections(payload); break;
+        case MsgType::Workers: decode_workers(payload); break;
+        case MsgType::Ok:
+        case MsgType::Error: decode_string(payload); break;
+        default: fail(std::string(who) + ": the server sent a request type");
         }
         off += kFrameHeader + h.second;
         ++n;
