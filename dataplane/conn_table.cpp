@@ -1,8 +1,14 @@
 #include "dataplane/conn_table.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include <sys/mman.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <rte_hash_crc.h>
 #include <rte_prefetch.h>
@@ -13,15 +19,45 @@ namespace {
 
 constexpr uint8_t kSyn = 0x02, kFin = 0x01, kRst = 0x04, kAck = 0x10;
 
+// Big arrays come from anonymous mappings backed by transparent huge pages where the kernel
+// allows it (a table of millions of entries would otherwise miss the TLB on every lookup), and
+// are touched once here so that no page fault happens on the data path.
 template <class T>
-T* alloc_array(size_t n) {
-    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
-    if (p == nullptr) {
+T* alloc_big(size_t n, size_t& bytes) {
+    constexpr size_t kHuge = size_t(2) << 20;
+    bytes = std::max<size_t>(64, (n * sizeof(T) + 63) / 64 * 64);
+    if (bytes >= kHuge) {
+        bytes = (bytes + kHuge - 1) / kHuge * kHuge;
+    }
+    // Huge-page-sized arrays start on a huge page boundary: map more, unmap the slack.
+    const size_t slack = bytes >= kHuge ? kHuge : 0;
+    void* m = ::mmap(nullptr, bytes + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (m == MAP_FAILED) {
         throw std::bad_alloc();
     }
+    auto* p = static_cast<char*>(m);
+    if (slack != 0) {
+        const auto a = reinterpret_cast<uintptr_t>(m);
+        const size_t head = ((a + kHuge - 1) & ~(kHuge - 1)) - a;
+        if (head != 0) {
+            ::munmap(m, head);
+        }
+        if (slack - head != 0) {
+            ::munmap(p + head + bytes, slack - head);
+        }
+        p += head;
+        ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages still work
+    }
     std::memset(p, 0, bytes);
-    return static_cast<T*>(p);
+    return reinterpret_cast<T*>(p);
+}
+
+template <class T>
+void free_big(T* p, size_t bytes) noexcept {
+    if (p != nullptr) {
+        ::munmap(p, bytes);
+    }
 }
 
 uint32_t next_pow2(uint64_t v) {
@@ -115,38 +151,72 @@ TcpState tcp_next_state_input_only(TcpState s, uint8_t flags) noexcept {
 }
 
 ConnTable::ConnTable(uint32_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {
-    // Two index slots per connection, buckets at most half full on average.
-    const uint32_t n_buckets = next_pow2(std::max<uint64_t>(2, uint64_t(capacity_) * 2 * 2 / 8));
+    // Two index slots per connection; the index at most 90 % full when the table is.
+    const uint64_t slots = uint64_t(capacity_) * 2;
+    const uint32_t n_buckets = next_pow2(std::max<uint64_t>(2, (slots * 10 + 9 * kSlots - 1) /
+                                                                   (9 * kSlots)));
     mask_ = n_buckets - 1;
-    entries_ = alloc_array<Conn>(capacity_);
-    buckets_ = alloc_array<Bucket>(n_buckets);
-    free_ = alloc_array<uint32_t>(capacity_);
+    entries_ = alloc_big<Conn>(capacity_, entries_bytes_);
+    buckets_ = alloc_big<Bucket>(n_buckets, buckets_bytes_);
     for (uint32_t i = 0; i < capacity_; ++i) {
-        free_[i] = capacity_ - 1 - i;  // pop hands out 0, 1, 2, ...
+        entries_[i].tmpl = i + 1 == capacity_ ? kNone : i + 1;  // hands out 0, 1, 2, ...
     }
-    free_top_ = capacity_;
+    free_head_ = 0;
 }
 
 ConnTable::~ConnTable() {
-    std::free(entries_);
-    std::free(buckets_);
-    std::free(free_);
+    free_big(entries_, entries_bytes_);
+    free_big(buckets_, buckets_bytes_);
 }
 
-uint32_t ConnTable::hash(const FlowKey& k) noexcept {
-    uint32_t h = rte_hash_crc_4byte(k.src, 0x9e3779b9u);
-    h = rte_hash_crc_4byte(k.dst, h);
-    h = rte_hash_crc_4byte(uint32_t(k.sport) << 16 | k.dport, h);
-    h = rte_hash_crc_4byte(k.proto, h);
-    return h | 1;  // signature 0 marks an empty slot
+size_t ConnTable::memory_bytes() const noexcept { return entries_bytes_ + buckets_bytes_; }
+
+uint64_t ConnTable::hash(const FlowKey& k) noexcept {
+    // Two CRC32-C chains with different seeds over the 13 bytes of the key: the low half picks
+    // the bucket, the high half gives the signature.
+    const uint64_t a = uint64_t(k.src) | uint64_t(k.dst) << 32;
+    const uint64_t b = uint64_t(k.sport) | uint64_t(k.dport) << 16 | uint64_t(k.proto) << 32;
+    const uint32_t lo = rte_hash_crc_8byte(b, rte_hash_crc_8byte(a, 0x9e3779b9u));
+    const uint32_t hi = rte_hash_crc_8byte(b, rte_hash_crc_8byte(a, 0x85ebca6bu));
+    return uint64_t(hi) << 32 | lo;
 }
 
-uint32_t ConnTable::alt_bucket(uint32_t h) const noexcept {
-    // The second candidate depends only on the hash, so lookup and unlink recompute it.
-    return (h ^ (((h >> 16) | 1) * 0x5bd1e995u)) & mask_;
+uint32_t ConnTable::match_mask(const Bucket& bk, uint16_t sig) noexcept {
+#if defined(__SSE2__)
+    const __m128i want = _mm_set1_epi16(int16_t(sig));
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&bk.sig[0]));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&bk.sig[2]));
+    const auto m_lo = uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi16(lo, want)));
+    const auto m_hi = uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi16(hi, want)));
+    return (m_lo | m_hi << 4) & 0x55555u;  // slot s at bit 2*s
+#else
+    uint32_t m = 0;
+    for (int s = 0; s < kSlots; ++s) {
+        m |= uint32_t(bk.sig[s] == sig) << (2 * s);
+    }
+    return m;
+#endif
 }
 
-void ConnTable::prefetch(uint32_t h) const noexcept { rte_prefetch0(&buckets_[h & mask_]); }
+void ConnTable::prefetch(uint64_t h) const noexcept {
+    const auto b = uint32_t(h) & mask_;
+    rte_prefetch0(&buckets_[b]);
+    rte_prefetch0(&buckets_[other_bucket(b, sig_of(h))]);
+}
+
+void ConnTable::prefetch_entry(uint64_t h) const noexcept {
+    const uint16_t sig = sig_of(h);
+    const auto b0 = uint32_t(h) & mask_;
+    const uint32_t cand[2] = {b0, other_bucket(b0, sig)};
+    for (uint32_t b : cand) {
+        const Bucket& bk = buckets_[b];
+        uint32_t m = match_mask(bk, sig);
+        if (m != 0) {
+            rte_prefetch0(&entries_[bk.ref[__builtin_ctz(m) / 2] >> 1]);
+            return;
+        }
+    }
+}
 
 bool ConnTable::matches(const FlowKey& k, uint32_t ref) const noexcept {
     const Conn& c = entries_[ref >> 1];
@@ -161,55 +231,119 @@ bool ConnTable::matches(const FlowKey& k, uint32_t ref) const noexcept {
            c.client_port == k.dport;
 }
 
-uint32_t ConnTable::lookup(const FlowKey& k, uint32_t h, Dir& dir) const noexcept {
-    const uint32_t cand[2] = {h & mask_, alt_bucket(h)};
+uint32_t ConnTable::lookup(const FlowKey& k, uint64_t h, Dir& dir) const noexcept {
+    const uint16_t sig = sig_of(h);
+    const auto b0 = uint32_t(h) & mask_;
+    const uint32_t cand[2] = {b0, other_bucket(b0, sig)};
     for (uint32_t b : cand) {
         const Bucket& bk = buckets_[b];
-        for (int s = 0; s < 8; ++s) {
-            if (bk.sig[s] == h && matches(k, bk.ref[s])) {
-                dir = Dir(bk.ref[s] & 1);
-                return bk.ref[s] >> 1;
+        for (uint32_t m = match_mask(bk, sig); m != 0; m &= m - 1) {
+            const uint32_t ref = bk.ref[__builtin_ctz(m) / 2];
+            if (matches(k, ref)) {
+                dir = Dir(ref & 1);
+                return ref >> 1;
             }
         }
     }
     return kNone;
 }
 
-bool ConnTable::link(uint32_t h, uint32_t ref) noexcept {
-    const uint32_t cand[2] = {h & mask_, alt_bucket(h)};
-    int best_b = -1, best_s = -1, best_free = -1;
-    for (int i = 0; i < 2; ++i) {
-        Bucket& bk = buckets_[cand[i]];
-        int free_slots = 0, first = -1;
-        for (int s = 0; s < 8; ++s) {
-            if (bk.sig[s] == 0) {
-                ++free_slots;
-                if (first < 0) {
-                    first = s;
-                }
-            }
-        }
-        if (free_slots > best_free) {
-            best_free = free_slots;
-            best_b = i;
-            best_s = first;
+namespace {
+
+template <class B>
+int free_slot(const B& bk) noexcept {
+    for (int s = 0; s < ConnTable::kSlots; ++s) {
+        if (bk.sig[s] == 0) {
+            return s;
         }
     }
-    if (best_free <= 0) {
-        return false;
-    }
-    Bucket& bk = buckets_[cand[best_b]];
-    bk.sig[best_s] = h;
-    bk.ref[best_s] = ref;
-    return true;
+    return -1;
 }
 
-void ConnTable::unlink(uint32_t h, uint32_t ref) noexcept {
-    const uint32_t cand[2] = {h & mask_, alt_bucket(h)};
+}  // namespace
+
+bool ConnTable::link(uint64_t h, uint32_t ref) noexcept {
+    const uint16_t sig = sig_of(h);
+    const auto b0 = uint32_t(h) & mask_;
+    const uint32_t b1 = other_bucket(b0, sig);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        for (uint32_t b : {b0, b1}) {
+            Bucket& bk = buckets_[b];
+            const int s = free_slot(bk);
+            if (s >= 0) {
+                bk.sig[s] = sig;
+                bk.ref[s] = ref;
+                return true;
+            }
+        }
+        if (attempt == 0 && !make_space(b0, b1)) {
+            return false;
+        }
+    }
+    return false;
+}
+
+// Both candidates are full: a breadth-first search, over the buckets their entries could move
+// to, for a free slot within kDepth moves; then the entries along that path move one step each
+// (the last one first), which frees a slot in b0 or b1. Bounded: at most kNodes buckets looked at.
+bool ConnTable::make_space(uint32_t b0, uint32_t b1) noexcept {
+    constexpr int kNodes = 2 + 2 * kSlots + 2 * kSlots * kSlots;  // three levels deep
+    struct Node {
+        uint32_t bucket;
+        int16_t parent;  // node index; -1 for b0 and b1
+        int8_t slot;     // the slot of parent's bucket whose entry moves here
+    };
+    Node q[kNodes];
+    int n = 0;
+    q[n++] = {b0, -1, -1};
+    q[n++] = {b1, -1, -1};
+    for (int head = 0; head < n; ++head) {
+        const Bucket& bk = buckets_[q[head].bucket];
+        for (int s = 0; s < kSlots && n < kNodes; ++s) {
+            const uint32_t to = other_bucket(q[head].bucket, bk.sig[s]);
+            bool on_path = false;  // a bucket twice on one path would move an entry twice
+            for (int a = head; a >= 0 && !on_path; a = q[a].parent) {
+                on_path = q[a].bucket == to;
+            }
+            if (on_path) {
+                continue;
+            }
+            const int free = free_slot(buckets_[to]);
+            if (free >= 0) {
+                // Move slot s of q[head] into `to`, then each parent's slot one step down.
+                int node = head, slot = s;
+                uint32_t dst = to;
+                int dst_slot = free;
+                for (;;) {
+                    Bucket& from = buckets_[q[node].bucket];
+                    Bucket& into = buckets_[dst];
+                    into.sig[dst_slot] = from.sig[slot];
+                    into.ref[dst_slot] = from.ref[slot];
+                    from.sig[slot] = 0;
+                    ++moves_;
+                    if (q[node].parent < 0) {
+                        return true;
+                    }
+                    dst = q[node].bucket;
+                    dst_slot = slot;
+                    slot = q[node].slot;
+                    node = q[node].parent;
+                }
+            }
+            q[n++] = {to, int16_t(head), int8_t(s)};
+        }
+    }
+    return false;
+}
+
+void ConnTable::unlink(uint64_t h, uint32_t ref) noexcept {
+    const uint16_t sig = sig_of(h);
+    const auto b0 = uint32_t(h) & mask_;
+    const uint32_t cand[2] = {b0, other_bucket(b0, sig)};
     for (uint32_t b : cand) {
         Bucket& bk = buckets_[b];
-        for (int s = 0; s < 8; ++s) {
-            if (bk.sig[s] == h && bk.ref[s] == ref) {
+        for (int s = 0; s < kSlots; ++s) {
+            if (bk.sig[s] == sig && bk.ref[s] == ref) {
                 bk.sig[s] = 0;
                 return;
             }
@@ -221,15 +355,13 @@ bool ConnTable::set_real(uint32_t idx, rte_be32_t real_ip, rte_be16_t real_port)
     Conn& e = entries_[idx];
     const rte_be32_t old_ip = e.real_ip;
     const rte_be16_t old_port = e.real_port;
-    const uint32_t old_hash = e.hash_out;
+    const uint64_t old_hash = hash(out_key(e));
     unlink(old_hash, idx * 2 + 1);
     e.real_ip = real_ip;
     e.real_port = real_port;
-    e.hash_out = hash(out_key(e));
-    if (!link(e.hash_out, idx * 2 + 1)) {
+    if (!link(hash(out_key(e)), idx * 2 + 1)) {
         e.real_ip = old_ip;
         e.real_port = old_port;
-        e.hash_out = old_hash;
         link(old_hash, idx * 2 + 1);  // the slot it just left is free
         return false;
     }
@@ -237,25 +369,28 @@ bool ConnTable::set_real(uint32_t idx, rte_be32_t real_ip, rte_be16_t real_port)
 }
 
 uint32_t ConnTable::insert(const Conn& c) noexcept {
-    if (free_top_ == 0) {
+    if (free_head_ == kNone) {
         return kNone;
     }
-    const uint32_t idx = free_[free_top_ - 1];
+    const uint32_t idx = free_head_;
     Conn& e = entries_[idx];
+    const uint32_t next = e.tmpl;
     e = c;
     e.in_use = 1;
-    e.hash_in = hash(in_key(e));
-    e.hash_out = hash(out_key(e));
-    if (!link(e.hash_in, idx * 2)) {
+    const uint64_t h_in = hash(in_key(e));
+    if (!link(h_in, idx * 2)) {
         e.in_use = 0;
+        e.tmpl = next;
         return kNone;
     }
-    if (!link(e.hash_out, idx * 2 + 1)) {
-        unlink(e.hash_in, idx * 2);
+    if (!link(hash(out_key(e)), idx * 2 + 1)) {
+        unlink(h_in, idx * 2);
         e.in_use = 0;
+        e.tmpl = next;
         return kNone;
     }
-    --free_top_;
+    free_head_ = next;
+    ++size_;
     return idx;
 }
 
@@ -264,10 +399,12 @@ void ConnTable::remove(uint32_t idx) noexcept {
     if (!e.in_use) {
         return;
     }
-    unlink(e.hash_in, idx * 2);
-    unlink(e.hash_out, idx * 2 + 1);
+    unlink(hash(in_key(e)), idx * 2);
+    unlink(hash(out_key(e)), idx * 2 + 1);
     e.in_use = 0;
-    free_[free_top_++] = idx;
+    e.tmpl = free_head_;
+    free_head_ = idx;
+    --size_;
 }
 
 }  // namespace lb::dp

@@ -1,9 +1,14 @@
 #pragma once
 // Per-worker connection table. One writer (the owning worker), no locks. Each connection is one
-// entry indexed twice: by its inbound tuple (client -> VIP) and by its outbound tuple
-// (real -> client), so both directions find it with one lookup. The index is a bucketised hash
-// (8 slots of signature + reference per 64-byte bucket, two candidate buckets per key). Expiry
-// is a bounded sweep over a slice of the entries per call plus a check on every lookup.
+// 32-byte entry (two per cache line) indexed twice: by its inbound tuple (client -> VIP) and by
+// its outbound tuple (real -> client), so both directions find it with one lookup. The index is
+// a bucketised cuckoo hash: 64-byte buckets of 10 slots (16-bit signature + entry reference),
+// two candidate buckets per key, the second derived from the first and the signature, so that
+// an entry can be moved to its other bucket to make room. With the index at most 90 % full, a
+// connection costs 32 bytes of entry plus at most 28.5 bytes of index (14.3 at best). Lookups
+// take a 64-bit hash, computed once per packet; prefetch() warms both candidate buckets and
+// prefetch_entry() the entry a signature points at, so that a burst overlaps its cache misses.
+// Expiry is a bounded sweep over a slice of the entries per call plus a check on every lookup.
 #include <cstdint>
 #include <memory>
 
@@ -48,15 +53,16 @@ struct Conn {
     rte_be32_t client_ip, vip, real_ip;
     rte_be16_t client_port, vport, real_port;
     uint8_t proto;
-    uint8_t state;    // TcpState for TCP; unused for UDP
-    uint8_t forward;  // Forward
-    uint8_t in_use;
+    uint8_t state : 4;    // TcpState for TCP; unused for UDP
+    uint8_t forward : 2;  // Forward
+    uint8_t in_use : 1;
     uint16_t svc_slot, real_slot;
     uint32_t expire;  // ms clock: the entry is dead once now - expire >= 0 (wrap-safe)
-    uint32_t hash_in, hash_out;
-    uint32_t tmpl;    // connection: index of its template or kNone; template: connections it controls
+    uint32_t tmpl;    // connection: index of its template or kNone; template: connections it
+                      // controls; a free entry: the next free one
 };
-static_assert(sizeof(Conn) <= 48);
+static_assert(sizeof(Conn) == 32, "two entries per cache line");
+static_assert(uint8_t(TcpState::Count) <= 16);
 
 inline bool is_template(const Conn& c) noexcept { return (c.proto & kTemplateProto) != 0; }
 
@@ -78,18 +84,27 @@ public:
     ConnTable(const ConnTable&) = delete;
     ConnTable& operator=(const ConnTable&) = delete;
 
-    static uint32_t hash(const FlowKey& k) noexcept;
+    // Low 32 bits: the first candidate bucket; high 16: the signature.
+    static uint64_t hash(const FlowKey& k) noexcept;
 
     uint32_t capacity() const noexcept { return capacity_; }
-    uint32_t size() const noexcept { return capacity_ - free_top_; }
+    uint32_t size() const noexcept { return size_; }
+    // Bytes held: entries and index.
+    size_t memory_bytes() const noexcept;
+    size_t buckets() const noexcept { return size_t(mask_) + 1; }
 
-    void prefetch(uint32_t h) const noexcept;
+    // Warms both candidate buckets of h.
+    void prefetch(uint64_t h) const noexcept;
+    // Warms the entries the buckets of h point at with h's signature (call once the buckets
+    // are likely in cache).
+    void prefetch_entry(uint64_t h) const noexcept;
 
-    // Finds the live entry whose inbound or outbound tuple is `k`; kNone when none matches.
-    uint32_t lookup(const FlowKey& k, uint32_t h, Dir& dir) const noexcept;
+    // Finds the entry whose inbound or outbound tuple is `k`; kNone when none matches.
+    uint32_t lookup(const FlowKey& k, uint64_t h, Dir& dir) const noexcept;
 
     // Inserts `c` (client/vip/real fields and expire set). Returns its index, or kNone when the
-    // table or both candidate buckets of a key are full.
+    // table is full or a key finds no room even after moving others (practically never below
+    // a full table).
     uint32_t insert(const Conn& c) noexcept;
 
     void remove(uint32_t idx) noexcept;
@@ -119,24 +134,44 @@ public:
     // False (and nothing changed) when the new outbound key finds no room.
     bool set_real(uint32_t idx, rte_be32_t real_ip, rte_be16_t real_port) noexcept;
 
+
+    // Index slots moved to their other bucket to make room (cuckoo displacements), so far.
+    uint64_t moves() const noexcept { return moves_; }
+
+    static constexpr int kSlots = 10;
+
 private:
     struct alignas(64) Bucket {
-        uint32_t sig[8];
-        uint32_t ref[8];  // entry index * 2 + direction
+        uint16_t sig[kSlots];  // 0: free slot
+        uint32_t ref[kSlots];  // entry index * 2 + direction
+        uint32_t pad;
     };
+    static_assert(sizeof(Bucket) == 64);
 
-    uint32_t alt_bucket(uint32_t h) const noexcept;
-    bool link(uint32_t h, uint32_t ref) noexcept;
-    void unlink(uint32_t h, uint32_t ref) noexcept;
+    static uint16_t sig_of(uint64_t h) noexcept {
+        const auto s = uint16_t(h >> 48);
+        return s == 0 ? 1 : s;
+    }
+    // The other candidate of a key with signature sig in bucket b (an involution).
+    uint32_t other_bucket(uint32_t b, uint16_t sig) const noexcept {
+        return (b ^ ((uint32_t(sig) * 0x5bd1e995u) | 1u)) & mask_;
+    }
+    // Bit 2*s set for each slot s of bk holding sig.
+    static uint32_t match_mask(const Bucket& bk, uint16_t sig) noexcept;
+    bool link(uint64_t h, uint32_t ref) noexcept;
+    bool make_space(uint32_t b0, uint32_t b1) noexcept;
+    void unlink(uint64_t h, uint32_t ref) noexcept;
     bool matches(const FlowKey& k, uint32_t ref) const noexcept;
 
     uint32_t capacity_;
-    uint32_t mask_;
+    uint32_t mask_ = 0;
     Conn* entries_ = nullptr;
     Bucket* buckets_ = nullptr;
-    uint32_t* free_ = nullptr;  // stack of free entry indices
-    uint32_t free_top_ = 0;
+    size_t entries_bytes_ = 0, buckets_bytes_ = 0;
+    uint32_t free_head_ = kNone;  // free entries chained through Conn::tmpl
+    uint32_t size_ = 0;
     uint32_t sweep_cursor_ = 0;
+    uint64_t moves_ = 0;
 };
 
 }  // namespace lb::dp

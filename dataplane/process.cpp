@@ -184,7 +184,7 @@ bool Worker::make_room(uint32_t now) noexcept {
     return false;
 }
 
-uint32_t Worker::find_template(const FlowKey& k, uint32_t h, uint32_t now) noexcept {
+uint32_t Worker::find_template(const FlowKey& k, uint64_t h, uint32_t now) noexcept {
     Dir d{};
     const uint32_t idx = conns.lookup(k, h, d);
     if (idx == ConnTable::kNone || d != Dir::In) {
@@ -202,7 +202,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
                              uint32_t* tmpl) noexcept {
     const uint8_t tproto = uint8_t(p.proto | kTemplateProto);
     const FlowKey k{p.src & svc.persist_mask, p.dst, 0, p.dport, tproto};
-    const uint32_t h = ConnTable::hash(k);
+    const uint64_t h = ConnTable::hash(k);
     uint32_t t = find_template(k, h, now);
     int32_t pick = kNoReal;
     if (t != ConnTable::kNone) {
@@ -261,7 +261,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
     return pick;
 }
 
-uint32_t Worker::find_live(const FlowKey& k, uint32_t h, Dir want, uint32_t now) noexcept {
+uint32_t Worker::find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now) noexcept {
     Dir d{};
     const uint32_t idx = conns.lookup(k, h, d);
     if (idx == ConnTable::kNone || d != want) {
@@ -401,6 +401,15 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
         classify(snap, pkts[i], items[i]);
         if (items[i].kind >= Kind::Inbound && items[i].kind != Kind::FragLater) {
             conns.prefetch(items[i].hash);
+        }
+    }
+    // The buckets prefetched above have had the rest of the burst's parsing to arrive: find
+    // the entries their signatures point at and prefetch those, so that the handlers below
+    // (which look up again, as earlier packets of the burst may add or remove connections)
+    // find both in cache.
+    for (uint16_t i = 0; i < n; ++i) {
+        if (items[i].kind >= Kind::Inbound && items[i].kind != Kind::FragLater) {
+            conns.prefetch_entry(items[i].hash);
         }
     }
     for (uint16_t i = 0; i < n; ++i) {

@@ -115,7 +115,7 @@ private:
         Parsed p;
         Quoted q;
         FlowKey key;
-        uint32_t hash;
+        uint64_t hash;
         Kind kind;
         const Service* svc;
     };
@@ -141,9 +141,9 @@ private:
                           uint16_t mtu) noexcept;
     void send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
                         const rte_ether_addr& src_mac, uint16_t mtu) noexcept;
-    uint32_t find_live(const FlowKey& k, uint32_t h, Dir want, uint32_t now) noexcept;
+    uint32_t find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now) noexcept;
     // The live persistence template for this client of svc, or kNone.
-    uint32_t find_template(const FlowKey& k, uint32_t h, uint32_t now) noexcept;
+    uint32_t find_template(const FlowKey& k, uint64_t h, uint32_t now) noexcept;
     // Schedules a new connection of a persistent service through its template (made if
     // needed). Returns the real's index in svc.reals or kNoReal; *tmpl gets the template.
     int32_t persist_pick(const Service& svc, const Parsed& p, uint32_t now,

@@ -359,10 +359,9 @@ struct Harness {
                               : 1;
             ++real_g[c.real_slot * 3u + unsigned(g)];
             ++svc_g[c.svc_slot * 3u + unsigned(g)];
-            CHECK(c.hash_in == ConnTable::hash(in_key(c)), i);
-            CHECK(c.hash_out == ConnTable::hash(out_key(c)), i);
             Dir d{};
-            CHECK(t.lookup(in_key(c), c.hash_in, d) != ConnTable::kNone, i);
+            CHECK(t.lookup(in_key(c), ConnTable::hash(in_key(c)), d) == i && d == Dir::In, i);
+            CHECK(t.lookup(out_key(c), ConnTable::hash(out_key(c)), d) == i && d == Dir::Out, i);
             if (!is_template(c) && c.tmpl != ConnTable::kNone) {
                 CHECK(c.tmpl < t.capacity(), long(c.tmpl));
                 const Conn& tc = t.at(c.tmpl);

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <vector>
+
 #include <arpa/inet.h>
 
 #include "dataplane/conn_table.hpp"
@@ -154,4 +156,71 @@ TEST_CASE("tcp state: IPVS-like transitions", "[conn]") {
     // A SYN on a finished connection starts over.
     CHECK(tcp_next_state(S::TimeWait, Dir::In, SYN) == S::SynRecv);
     CHECK(std::string(tcp_state_name(S::CloseWait)) == "CLOSE_WAIT");
+}
+
+TEST_CASE("conn table: fills to capacity, moving index slots to make room", "[conn]") {
+    // Random tuples up to the last entry: the cuckoo moves must find room for every one, and
+    // every connection stays findable in both directions afterwards.
+    for (const uint32_t cap : {1u, 7u, 1000u, 1u << 16, 100000u}) {
+        ConnTable t(cap);
+        uint64_t seed = cap;
+        auto rnd = [&] {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            return uint32_t(seed >> 32);
+        };
+        std::vector<Conn> in;
+        for (uint32_t i = 0; i < cap; ++i) {
+            Conn c{};
+            c.client_ip = rnd();
+            c.client_port = uint16_t(rnd());
+            c.vip = htonl(0xc0000201);
+            c.vport = htons(80);
+            c.real_ip = htonl(0x0a000000u + (rnd() & 0xff));
+            c.real_port = htons(80);
+            c.proto = 6;
+            const uint32_t k = t.insert(c);
+            REQUIRE(k == i);  // free entries are handed out in order
+            in.push_back(c);
+        }
+        CHECK(t.size() == cap);
+        Conn extra = in[0];
+        extra.client_port = uint16_t(extra.client_port + 1);
+        CHECK(t.insert(extra) == ConnTable::kNone);
+        for (uint32_t i = 0; i < cap; ++i) {
+            Dir d{};
+            REQUIRE(t.lookup(in_key(in[i]), ConnTable::hash(in_key(in[i])), d) == i);
+            CHECK(d == Dir::In);
+            REQUIRE(t.lookup(out_key(in[i]), ConnTable::hash(out_key(in[i])), d) == i);
+            CHECK(d == Dir::Out);
+        }
+        if (cap >= 1000) {
+            // The index is sized for 90 % at most, and buckets are powers of two: between 14.2
+            // and 28.5 bytes of index per connection, plus the 32-byte entry.
+            CHECK(double(t.memory_bytes()) / cap <= 64.0);
+            CHECK(t.moves() > 0);  // a full index does need moves: the test exercised them
+        }
+    }
+}
+
+TEST_CASE("conn table: entries are 32 bytes, and removal frees them for reuse", "[conn]") {
+    STATIC_REQUIRE(sizeof(Conn) == 32);
+    ConnTable t(4);
+    const uint32_t a = t.insert(make_conn(1, 1000));
+    const uint32_t b = t.insert(make_conn(2, 1000));
+    REQUIRE(a == 0);
+    REQUIRE(b == 1);
+    t.remove(a);
+    t.remove(a);  // twice: no effect
+    CHECK(t.size() == 1);
+    CHECK(t.insert(make_conn(3, 1000)) == a);  // the freed entry first
+    Dir d{};
+    const Conn c1 = make_conn(1, 1000);
+    CHECK(t.lookup(in_key(c1), ConnTable::hash(in_key(c1)), d) == ConnTable::kNone);
+    const Conn c3 = make_conn(3, 1000);
+    CHECK(t.lookup(out_key(c3), ConnTable::hash(out_key(c3)), d) == a);
+    // set_real moves the outbound key.
+    REQUIRE(t.set_real(a, htonl(0x0a0a0009), htons(9090)));
+    CHECK(t.lookup(out_key(c3), ConnTable::hash(out_key(c3)), d) == ConnTable::kNone);
+    CHECK(t.lookup(out_key(t.at(a)), ConnTable::hash(out_key(t.at(a))), d) == a);
+    CHECK(d == Dir::Out);
 }
