@@ -488,6 +488,13 @@ private:
         return v;
     }
 
+    bool as_bool(const Setting& s) const {
+        if (s.getType() != Setting::TypeBoolean) {
+            fail(s, std::string("expected true or false, got ") + type_name(s));
+        }
+        return bool(s);
+    }
+
     std::string as_string(const Setting& s) const {
         if (s.getType() != Setting::TypeString) {
             fail(s, std::string("expected a string, got ") + type_name(s));
@@ -856,7 +863,7 @@ private:
 
     void read_connections(const Setting& g) {
         as_group(g);
-        check_keys(g, {"capacity", "tcp_timeout", "tcp_fin_timeout", "udp_timeout"});
+        check_keys(g, {"capacity", "tcp_timeout", "tcp_fin_timeout", "udp_timeout", "sloppy_tcp"});
         ConnectionsConf& c = cfg_.connections;
         if (const Setting* s = find(g, "capacity")) {
             c.capacity = uint32_t(as_int(*s, 1, kMaxCapacity));
@@ -869,6 +876,9 @@ private:
         }
         if (const Setting* s = find(g, "udp_timeout")) {
             c.udp_timeout = uint32_t(as_int(*s, 1, kMaxSeconds));
+        }
+        if (const Setting* s = find(g, "sloppy_tcp")) {
+            c.sloppy_tcp = as_bool(*s);
         }
     }
 

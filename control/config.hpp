@@ -66,6 +66,7 @@ struct ConnectionsConf {
     uint32_t tcp_timeout = 900;      // seconds, ESTABLISHED
     uint32_t tcp_fin_timeout = 120;  // seconds, FIN_WAIT
     uint32_t udp_timeout = 300;      // seconds
+    bool sloppy_tcp = false;         // IPVS's sloppy_tcp: any TCP packet but a RST may start one
 };
 
 struct Config {

@@ -718,7 +718,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             drop(m, Drop::NoService);
             return;
         }
-        if (tcp && !pure_syn) {
+        if (tcp && !pure_syn && (!snap.sloppy_tcp || (p.tcp_flags & kRst) != 0)) {
             drop(m, Drop::NoConnection);
             return;
         }

@@ -98,6 +98,10 @@ public:
     std::vector<Route> routes;                        // longest prefix first
     std::vector<Service> services;
     Timeouts timeouts;
+    // IPVS's sloppy_tcp: a TCP packet without a connection creates one whatever its flags
+    // (but RST), so that a director taking over mid-flow (failover, replayed traffic) carries
+    // on; otherwise only a SYN does.
+    bool sloppy_tcp = false;
     uint16_t n_workers = 1;
     // Which worker owns a connection: a hash of the client address under this mask (network
     // order), so that one client's connections, and the clients that share a persistence

@@ -20,21 +20,12 @@ Worker::Worker(uint16_t id, uint16_t n_workers, uint32_t conn_capacity,
       n_workers_(n_workers),
       neigh_(neigh) {}
 
-namespace {
-
-// The sweep visits the whole table about once a second, spread over the loop turns, and never
-// more than kSweepMaxPerTurn entries in one turn: expiry costs little and the same every turn.
-constexpr uint32_t kSweepMaxPerTurn = 256;
-
-}  // namespace
-
 void Worker::run(const WorkerIo& io) {
     rte_rcu_qsbr_thread_register(io.qsbr, id_);
     rte_rcu_qsbr_thread_online(io.qsbr, id_);
     const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
     rte_mbuf* burst[kBurst];
-    uint32_t last_now = uint32_t(rte_rdtsc() / tsc_per_ms);
-    uint64_t sweep_credit = 0;  // entries * 1000 the sweep may still visit
+    sweep_last_ms_ = uint32_t(rte_rdtsc() / tsc_per_ms);
 
     auto flush = [&]() {
         for (uint16_t i = 0; i < io.n_ports; ++i) {
@@ -105,17 +96,9 @@ void Worker::run(const WorkerIo& io) {
         if (n != 0) {
             flush();
         }
-        if (now != last_now) {
-            sweep_credit += uint64_t(now - last_now) * conns.capacity();
-            last_now = now;
-        }
-        if (sweep_credit >= 1000) {
-            const uint32_t budget = uint32_t(std::min<uint64_t>(sweep_credit / 1000, kSweepMaxPerTurn));
-            sweep_credit -= uint64_t(budget) * 1000;
-            expire(now, budget);
-        }
-        if (n_held_ != 0) {
-            release_held(now);
+        const bool had_held = n_held_ != 0;
+        housekeeping(now);
+        if (had_held) {
             flush();
         }
         counters.table_size.v.store(conns.size(), std::memory_order_relaxed);
@@ -125,6 +108,23 @@ void Worker::run(const WorkerIo& io) {
     release_held(0, true);
     rte_rcu_qsbr_thread_offline(io.qsbr, id_);
     rte_rcu_qsbr_thread_unregister(io.qsbr, id_);
+}
+
+void Worker::housekeeping(uint32_t now) noexcept {
+    if (now != sweep_last_ms_) {
+        // At most a whole table's worth pending (a clock jump must not make it sweep for ages).
+        sweep_credit_ = std::min(sweep_credit_ + uint64_t(now - sweep_last_ms_) * conns.capacity(),
+                                 uint64_t(conns.capacity()) * 1000);
+        sweep_last_ms_ = now;
+    }
+    if (sweep_credit_ >= 1000) {
+        const auto budget = uint32_t(std::min<uint64_t>(sweep_credit_ / 1000, kSweepMaxPerTurn));
+        sweep_credit_ -= uint64_t(budget) * 1000;
+        expire(now, budget);
+    }
+    if (n_held_ != 0) {
+        release_held(now);
+    }
 }
 
 void Worker::serve_dump(uint32_t now_ms) noexcept {

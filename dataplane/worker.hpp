@@ -66,6 +66,12 @@ public:
     // Removes up to `budget` examined entries' worth of expired connections.
     void expire(uint32_t now_ms, uint32_t budget) noexcept;
 
+    // Between bursts, every loop turn: the expiry sweep (the whole table about once a second of
+    // `now`, at most kSweepMaxPerTurn entries a turn) and held frames whose neighbour resolved
+    // or whose time is up (staged for TX or dropped).
+    void housekeeping(uint32_t now) noexcept;
+    static constexpr uint32_t kSweepMaxPerTurn = 256;
+
     // The poll loop; returns when *io.stop becomes true.
     void run(const WorkerIo& io);
 
@@ -194,6 +200,8 @@ private:
     std::array<Held, kHeldMax> held_{};
     uint16_t n_held_ = 0;
     uint32_t now_ = 0;  // the clock of the burst being processed
+    uint32_t sweep_last_ms_ = 0;
+    uint64_t sweep_credit_ = 0;  // entries * 1000 the sweep may still visit
 
     uint16_t id_;
     uint16_t n_workers_;

@@ -31,7 +31,7 @@ interfaces = (
 );
 routes = ( { prefix = "203.0.113.0/24"; via = "10.10.0.254"; } );
 neighbours = ( { address = "10.10.0.2"; mac = "02:00:00:00:00:02"; } );
-connections = { capacity = 4096; tcp_timeout = 600; tcp_fin_timeout = 60; udp_timeout = 30; };
+connections = { capacity = 4096; tcp_timeout = 600; tcp_fin_timeout = 60; udp_timeout = 30; sloppy_tcp = true; };
 services = (
   { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "wrr"; persistence = 0;
     reals = ( { address = "10.10.0.2"; port = 8080; forward = "nat"; weight = 3; },
@@ -132,6 +132,7 @@ TEST_CASE("config: a valid file fills every field", "[config]") {
     CHECK(c.connections.tcp_timeout == 600);
     CHECK(c.connections.tcp_fin_timeout == 60);
     CHECK(c.connections.udp_timeout == 30);
+    CHECK(c.connections.sloppy_tcp);
 
     REQUIRE(c.services.size() == 2);
     const auto& web = c.services[0];
@@ -188,6 +189,7 @@ interfaces = ( { port = 2; address = "192.0.2.1/32"; } );
     CHECK(c.connections.tcp_timeout == 900);
     CHECK(c.connections.tcp_fin_timeout == 120);
     CHECK(c.connections.udp_timeout == 300);
+    CHECK_FALSE(c.connections.sloppy_tcp);
     CHECK(c.services.empty());
     CHECK(c.control_socket == "/run/lb/lb.sock");
     CHECK(c.log_level == "info");
@@ -441,6 +443,8 @@ TEST_CASE("config: every rule gives FILE:LINE: KEY: message", "[config]") {
          "connections.capacity", "100000001 is out of range (1..100000000)"},
         {"timeout zero", edit("udp_timeout = 30;", "udp_timeout = 0;"), 11,
          "connections.udp_timeout", "0 is out of range (1..31536000)"},
+        {"sloppy_tcp not a boolean", edit("sloppy_tcp = true;", "sloppy_tcp = 1;"), 11,
+         "connections.sloppy_tcp", "expected true or false, got an integer"},
         {"timeout over a year", edit("tcp_fin_timeout = 60;", "tcp_fin_timeout = 31536001;"), 11,
          "connections.tcp_fin_timeout", "31536001 is out of range (1..31536000)"},
 
@@ -711,6 +715,7 @@ TEST_CASE("config: format_config writes what parse_config reads back", "[config]
         CHECK(format_config(back) == text);
         CHECK(back.eal == c.eal);
         CHECK(back.workers == c.workers);
+        CHECK(back.connections.sloppy_tcp == c.connections.sloppy_tcp);
         REQUIRE(back.services.size() == c.services.size());
         for (size_t i = 0; i < c.services.size(); ++i) {
             CHECK(back.services[i].scheduler == c.services[i].scheduler);

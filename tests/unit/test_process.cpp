@@ -863,3 +863,47 @@ TEST_CASE("process: connections of a deleted service go on; new ones are refused
     CHECK(fx.take(1).size() == 1);
     CHECK(fx.drops(Drop::NoService) == 1);
 }
+
+TEST_CASE("process: sloppy_tcp makes connections from mid-flow packets, not from RSTs",
+          "[process]") {
+    std::string cfg = kConfig;
+    const std::string from = "connections = { capacity = 64; };";
+    cfg.replace(cfg.find(from), from.size(), "connections = { capacity = 64; sloppy_tcp = true; };");
+    Fixture fx(1, 0, 64, cfg.c_str());
+    REQUIRE(fx.snap->sloppy_tcp);
+    Pkt ack;
+    ack.tcp_flags = 0x10;
+    Pkt rst = ack;
+    rst.sport = 40007;
+    rst.tcp_flags = 0x04;
+    Pkt fin = ack;
+    fin.sport = 40008;
+    fin.tcp_flags = 0x11;
+    fx.send({ack.build(), rst.build(), fin.build()}, 0);
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0] == to_real(ack, "10.10.0.2", 8080));
+    CHECK(out[1] == to_real(fin, "10.10.0.3", 8080));
+    CHECK(fx.drops(Drop::NoConnection) == 1);  // the RST
+    CHECK(fx.w->counters.conns_created.get() == 2);
+    CHECK(fx.w->real_stats[0].active.get() == 1);    // an ACK: ESTABLISHED at once
+    CHECK(fx.w->real_stats[1].inactive.get() == 1);  // a FIN: closing
+    // The reply direction of the mid-flow connection is translated back.
+    Pkt back;
+    back.src = ip("10.10.0.2");
+    back.sport = 8080;
+    back.dst = ack.src;
+    back.dport = ack.sport;
+    back.tcp_flags = 0x10;
+    back.src_mac = Mac{{0x02, 0, 0, 0, 1, 0x12}};
+    back.dst_mac = kPortMac1;
+    fx.send({back.build()}, 1);
+    CHECK(fx.take(0).size() == 1);
+
+    // Without sloppy_tcp the same ACK is refused.
+    Fixture strict;
+    REQUIRE_FALSE(strict.snap->sloppy_tcp);
+    strict.send({ack.build()}, 0);
+    CHECK(strict.take(1).empty());
+    CHECK(strict.drops(Drop::NoConnection) == 1);
+}
