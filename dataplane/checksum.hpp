@@ -16,22 +16,46 @@ inline uint16_t csum_fold(uint32_t sum) noexcept {
     return uint16_t(sum);
 }
 
-// Sum of 16-bit words as laid out in memory (the result is in memory byte order too).
+// Sum of 16-bit words as laid out in memory (the result is in memory byte order too), as a
+// 32-bit accumulator for csum_fold. Adds 8 bytes at a time with end-around carry: the
+// one's-complement sum of 64-bit words folds to the same 16-bit sum (2^16 - 1 divides 2^64 - 1).
 inline uint32_t csum_partial(const void* data, size_t len, uint32_t sum = 0) noexcept {
     const auto* p = static_cast<const uint8_t*>(data);
-    while (len >= 2) {
+    uint64_t acc = sum;
+    while (len >= 8) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        acc += w;
+        acc += acc < w;  // end-around carry
+        p += 8;
+        len -= 8;
+    }
+    if (len >= 4) {
+        uint32_t w;
+        std::memcpy(&w, p, 4);
+        acc += w;
+        acc += acc < w;
+        p += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
         uint16_t w;
         std::memcpy(&w, p, 2);
-        sum += w;
+        acc += w;
+        acc += acc < w;
         p += 2;
         len -= 2;
     }
     if (len != 0) {
         uint16_t w = 0;
         std::memcpy(&w, p, 1);
-        sum += w;
+        acc += w;
+        acc += acc < w;
     }
-    return sum;
+    // 64 -> 32 bits, end-around.
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    return uint32_t(acc);
 }
 
 // Full checksum of a buffer (memory byte order), as stored in a header field.

@@ -309,18 +309,18 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     {
         // Martian sources, as Linux drops them before IPVS sees them (land packets included).
         const uint8_t first = uint8_t(rte_be_to_cpu_32(p.src) >> 24);
-        if (first == 0 || first == 127 || first >= 224 || snap.is_local(p.src) ||
-            snap.is_vip(p.src)) {
+        if (first == 0 || first == 127 || first >= 224 || snap.addr_class(p.src) != 0) {
             drop(m, Drop::Martian);
             return;
         }
     }
+    const uint8_t dst_class = snap.addr_class(p.dst);
     if (p.frag_later) {
         it.kind = Kind::FragLater;
         it.key = {p.src, p.dst, 0, 0, p.proto};
         if (n_workers_ > 1) {
             // The same owner as the datagram's first fragment: the client's.
-            const rte_be32_t client = snap.is_vip(p.dst) ? p.src : p.dst;
+            const rte_be32_t client = (dst_class & Snapshot::kAddrVip) != 0 ? p.src : p.dst;
             const uint16_t owner = owner_of(client & snap.owner_mask, n_workers_);
             if (owner != id_) {
                 Staged& r = redirect[owner];
@@ -332,7 +332,7 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
         return;
     }
     const bool l4_ports = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP;
-    if (snap.is_vip(p.dst)) {
+    if ((dst_class & Snapshot::kAddrVip) != 0) {
         if (l4_ports) {
             // No service (deleted, or never there): only an existing connection goes on.
             it.svc = snap.find_service(p.dst, p.dport, p.proto);
@@ -350,7 +350,7 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
             drop(m, p.proto == IPPROTO_ICMP ? Drop::IcmpUnmatched : Drop::NoService);
             return;
         }
-    } else if (snap.is_local(p.dst)) {
+    } else if ((dst_class & Snapshot::kAddrLocal) != 0) {
         if (p.proto == IPPROTO_ICMP && p.icmp_type == 8) {
             it.kind = Kind::Echo;
             return;
@@ -393,7 +393,7 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
 void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
                            uint32_t now) noexcept {
     now_ = now;
-    Item items[kBurst];
+    Item* items = items_.data();
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));

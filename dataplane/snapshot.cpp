@@ -19,7 +19,7 @@ void Snapshot::finalize() {
     }
     svc_index_.assign(n, 0);
     svc_mask_ = uint32_t(n - 1);
-    vips_.clear();
+    std::vector<std::pair<rte_be32_t, uint8_t>> addrs;
     for (uint32_t i = 0; i < services.size(); ++i) {
         const Service& s = services[i];
         uint32_t slot = svc_hash(s.vip, s.port, s.proto) & svc_mask_;
@@ -27,30 +27,38 @@ void Snapshot::finalize() {
             slot = (slot + 1) & svc_mask_;
         }
         svc_index_[slot] = i + 1;
-        vips_.push_back(s.vip);
+        addrs.emplace_back(s.vip, kAddrVip);
     }
-    vips_.insert(vips_.end(), retired_vips.begin(), retired_vips.end());
-    std::sort(vips_.begin(), vips_.end());
-    vips_.erase(std::unique(vips_.begin(), vips_.end()), vips_.end());
-    locals_.clear();
+    for (const rte_be32_t v : retired_vips) {
+        addrs.emplace_back(v, kAddrVip);
+    }
     iface_of_port.fill(-1);
     for (size_t i = 0; i < interfaces.size(); ++i) {
-        locals_.push_back(interfaces[i].addr);
+        addrs.emplace_back(interfaces[i].addr, kAddrLocal);
         if (interfaces[i].port < kMaxPorts) {
             iface_of_port[interfaces[i].port] = int16_t(i);
         }
     }
-    std::sort(locals_.begin(), locals_.end());
+    size_t n_addr = 16;
+    while (n_addr < addrs.size() * 4) {
+        n_addr <<= 1;
+    }
+    addr_keys_.assign(n_addr, 0);
+    addr_kinds_.assign(n_addr, 0);
+    addr_mask_ = uint32_t(n_addr - 1);
+    for (const auto& [a, kind] : addrs) {
+        if (a == 0) {
+            continue;
+        }
+        uint32_t slot = addr_slot(a);
+        while (addr_keys_[slot] != 0 && addr_keys_[slot] != a) {
+            slot = (slot + 1) & addr_mask_;
+        }
+        addr_keys_[slot] = a;
+        addr_kinds_[slot] |= kind;
+    }
     std::stable_sort(routes.begin(), routes.end(),
                      [](const Route& a, const Route& b) { return a.prefix_len > b.prefix_len; });
-}
-
-bool Snapshot::is_local(rte_be32_t addr) const noexcept {
-    return std::binary_search(locals_.begin(), locals_.end(), addr);
-}
-
-bool Snapshot::is_vip(rte_be32_t addr) const noexcept {
-    return std::binary_search(vips_.begin(), vips_.end(), addr);
 }
 
 const Service* Snapshot::find_service(rte_be32_t vip, rte_be16_t port,

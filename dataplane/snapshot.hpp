@@ -125,10 +125,22 @@ public:
         return port < kMaxPorts && iface_of_port[port] >= 0 ? &interfaces[iface_of_port[port]]
                                                             : nullptr;
     }
-    // A director address (one of the interfaces').
-    bool is_local(rte_be32_t addr) const noexcept;
-    // An address that some service listens on.
-    bool is_vip(rte_be32_t addr) const noexcept;
+    // What an address is to the director: kAddrLocal (one of the interfaces'), kAddrVip (some
+    // service listens on it, or did and has connections left), both, or 0. One probe of a small
+    // open-addressed table; 0.0.0.0 is never either.
+    static constexpr uint8_t kAddrLocal = 1, kAddrVip = 2;
+    uint8_t addr_class(rte_be32_t addr) const noexcept {
+        uint32_t slot = addr_slot(addr);
+        while (addr_keys_[slot] != 0) {
+            if (addr_keys_[slot] == addr) {
+                return addr_kinds_[slot];
+            }
+            slot = (slot + 1) & addr_mask_;
+        }
+        return 0;
+    }
+    bool is_local(rte_be32_t addr) const noexcept { return (addr_class(addr) & kAddrLocal) != 0; }
+    bool is_vip(rte_be32_t addr) const noexcept { return (addr_class(addr) & kAddrVip) != 0; }
     const Service* find_service(rte_be32_t vip, rte_be16_t port, uint8_t proto) const noexcept;
     // The interface whose subnet holds dst; nullptr when dst is not on a connected subnet.
     const Interface* on_link(rte_be32_t dst) const noexcept {
@@ -146,8 +158,13 @@ private:
     // Open-addressed index over services by (vip, port, proto); slot holds service index + 1.
     std::vector<uint32_t> svc_index_;
     uint32_t svc_mask_ = 0;
-    std::vector<rte_be32_t> vips_;   // sorted, unique
-    std::vector<rte_be32_t> locals_; // sorted, unique
+    // Addresses that are ours or VIPs, at most a quarter full; key 0: empty.
+    uint32_t addr_slot(rte_be32_t addr) const noexcept {
+        return uint32_t((uint64_t(addr) * 0x9E3779B97F4A7C15ull) >> 40) & addr_mask_;
+    }
+    std::vector<rte_be32_t> addr_keys_ = std::vector<rte_be32_t>(1, 0);
+    std::vector<uint8_t> addr_kinds_ = std::vector<uint8_t>(1, 0);
+    uint32_t addr_mask_ = 0;
 };
 
 }  // namespace lb::dp

@@ -125,6 +125,8 @@ private:
         Kind kind;
         const Service* svc;
     };
+    // The burst being processed; a member so that no burst pays for constructing it.
+    std::array<Item, kBurst> items_;
 
     void drop(rte_mbuf* m, Drop why) noexcept;
     void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
