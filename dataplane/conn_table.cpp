@@ -219,16 +219,18 @@ void ConnTable::prefetch_entry(uint64_t h) const noexcept {
 }
 
 bool ConnTable::matches(const FlowKey& k, uint32_t ref) const noexcept {
-    const Conn& c = entries_[ref >> 1];
-    if (c.proto != k.proto) {
-        return false;
-    }
-    if ((ref & 1) == 0) {
-        return c.client_ip == k.src && c.vip == k.dst && c.client_port == k.sport &&
-               c.vport == k.dport;
-    }
-    return c.real_ip == k.src && c.client_ip == k.dst && c.real_port == k.sport &&
-           c.client_port == k.dport;
+    // Inbound (ref even): client, VIP at offset 4, ports at 14; outbound: real, client at 0,
+    // ports at 12 (see Conn).
+    const auto* c = reinterpret_cast<const uint8_t*>(&entries_[ref >> 1]);
+    const uint32_t out = ref & 1;
+    uint64_t addrs, want_addrs;
+    uint32_t ports, want_ports;
+    std::memcpy(&addrs, c + 4 - 4 * out, 8);
+    std::memcpy(&ports, c + 14 - 2 * out, 4);
+    std::memcpy(&want_addrs, &k.src, 8);
+    std::memcpy(&want_ports, &k.sport, 4);
+    return ((addrs ^ want_addrs) | (ports ^ want_ports) |
+            uint32_t(c[offsetof(Conn, proto)] ^ k.proto)) == 0;
 }
 
 uint32_t ConnTable::lookup(const FlowKey& k, uint64_t h, Dir& dir) const noexcept {

@@ -9,6 +9,7 @@
 // take a 64-bit hash, computed once per packet; prefetch() warms both candidate buckets and
 // prefetch_entry() the entry a signature points at, so that a burst overlaps its cache misses.
 // Expiry is a bounded sweep over a slice of the entries per call plus a check on every lookup.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -42,6 +43,7 @@ struct FlowKey {
     rte_be16_t sport = 0, dport = 0;
     uint8_t proto = 0;
 };
+static_assert(offsetof(FlowKey, dst) == 4 && offsetof(FlowKey, dport) == 10);
 
 // A connection, or a persistence template (IPVS's): proto has kTemplateProto set, client_ip is
 // the client's address under the service's persistence mask, client_port is 0, and `tmpl`
@@ -50,8 +52,11 @@ struct FlowKey {
 inline constexpr uint8_t kTemplateProto = 0x80;
 
 struct Conn {
-    rte_be32_t client_ip, vip, real_ip;
-    rte_be16_t client_port, vport, real_port;
+    // In this order so that both keys are contiguous: the outbound tuple's addresses (real,
+    // client) and ports start at real_ip and real_port, the inbound's (client, VIP) at
+    // client_ip and client_port. Lookups compare 8 + 4 bytes.
+    rte_be32_t real_ip, client_ip, vip;
+    rte_be16_t real_port, client_port, vport;
     uint8_t proto;
     uint8_t state : 4;    // TcpState for TCP; unused for UDP
     uint8_t forward : 2;  // Forward
@@ -62,6 +67,9 @@ struct Conn {
                       // controls; a free entry: the next free one
 };
 static_assert(sizeof(Conn) == 32, "two entries per cache line");
+static_assert(offsetof(Conn, client_ip) == 4 && offsetof(Conn, vip) == 8 &&
+              offsetof(Conn, real_port) == 12 && offsetof(Conn, client_port) == 14 &&
+              offsetof(Conn, vport) == 16 && offsetof(Conn, proto) == 18);
 static_assert(uint8_t(TcpState::Count) <= 16);
 
 inline bool is_template(const Conn& c) noexcept { return (c.proto & kTemplateProto) != 0; }

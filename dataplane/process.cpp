@@ -335,7 +335,7 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     if ((dst_class & Snapshot::kAddrVip) != 0) {
         if (l4_ports) {
             // No service (deleted, or never there): only an existing connection goes on.
-            it.svc = snap.find_service(p.dst, p.dport, p.proto);
+            // The service is looked up only when no connection is found (handle_inbound).
             it.kind = Kind::Inbound;
             it.key = {p.src, p.dst, p.sport, p.dport, p.proto};
         } else if (p.proto == IPPROTO_ICMP && p.icmp_type == 8) {
@@ -690,6 +690,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                             uint32_t now) noexcept {
     const Parsed& p = it.p;
     const bool tcp = p.proto == IPPROTO_TCP;
+    const Service* svcp = nullptr;  // looked up only when needed
     uint32_t idx = find_live(it.key, it.hash, Dir::In, now);
     const bool pure_syn = tcp && (p.tcp_flags & (kSyn | kAck | kRst | kFin)) == kSyn;
     if (idx != ConnTable::kNone && pure_syn) {
@@ -714,7 +715,8 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         return;
     }
     if (idx == ConnTable::kNone) {
-        if (it.svc == nullptr) {
+        svcp = snap.find_service(p.dst, p.dport, p.proto);
+        if (svcp == nullptr) {
             drop(m, Drop::NoService);
             return;
         }
@@ -722,7 +724,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             drop(m, Drop::NoConnection);
             return;
         }
-        const Service& svc = *it.svc;
+        const Service& svc = *svcp;
         uint32_t tmpl = ConnTable::kNone;
         const int32_t pick =
             svc.persistence != 0
@@ -800,7 +802,10 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     real_stats[c.real_slot].in_bytes.add(p.ip_len);
 
     if (fwd == Forward::Tunnel) {
-        const rte_be32_t tsrc = it.svc != nullptr ? it.svc->tunnel_src : 0;
+        if (svcp == nullptr) {
+            svcp = snap.find_service(c.vip, c.vport, c.proto);  // nullptr: deleted since
+        }
+        const rte_be32_t tsrc = svcp != nullptr ? svcp->tunnel_src : 0;
         if (p.frag_first) {
             note_fragment(p, FragAction::Tunnel, c.real_ip, tsrc, c);
         }

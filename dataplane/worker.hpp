@@ -123,7 +123,6 @@ private:
         FlowKey key;
         uint64_t hash;
         Kind kind;
-        const Service* svc;
     };
     // The burst being processed; a member so that no burst pays for constructing it.
     std::array<Item, kBurst> items_;

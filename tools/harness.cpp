@@ -755,7 +755,7 @@ int main(int argc, char** argv) {
                 " moves=%" PRIu64 " check_failures=%" PRIu64 "\n",
                 mode_name(o.mode), o.traffic == Traffic::New ? "new" : "est", o.conns,
                 o.sched.c_str(), o.workers, tot.packets, tot.forwarded, tot.dropped,
-                ns * double(o.workers), lb_mpps, loop_mpps, tot.created, tot.expired, tot.evicted,
+                ns, lb_mpps, loop_mpps, tot.created, tot.expired, tot.evicted,
                 tot.table_min, tot.table_max, tot.capacity, tot.memory,
                 double(tot.memory) / double(std::max<uint32_t>(tot.capacity, 1)), tot.moves,
                 tot.check_failures);
