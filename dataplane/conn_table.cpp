@@ -370,7 +370,7 @@ bool ConnTable::set_real(uint32_t idx, rte_be32_t real_ip, rte_be16_t real_port)
     return true;
 }
 
-uint32_t ConnTable::insert(const Conn& c) noexcept {
+uint32_t ConnTable::insert(const Conn& c, uint64_t h_in, uint64_t h_out) noexcept {
     if (free_head_ == kNone) {
         return kNone;
     }
@@ -379,13 +379,12 @@ uint32_t ConnTable::insert(const Conn& c) noexcept {
     const uint32_t next = e.tmpl;
     e = c;
     e.in_use = 1;
-    const uint64_t h_in = hash(in_key(e));
     if (!link(h_in, idx * 2)) {
         e.in_use = 0;
         e.tmpl = next;
         return kNone;
     }
-    if (!link(hash(out_key(e)), idx * 2 + 1)) {
+    if (!link(h_out, idx * 2 + 1)) {
         unlink(h_in, idx * 2);
         e.in_use = 0;
         e.tmpl = next;

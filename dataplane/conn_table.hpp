@@ -113,7 +113,9 @@ public:
     // Inserts `c` (client/vip/real fields and expire set). Returns its index, or kNone when the
     // table is full or a key finds no room even after moving others (practically never below
     // a full table).
-    uint32_t insert(const Conn& c) noexcept;
+    uint32_t insert(const Conn& c) noexcept { return insert(c, hash(in_key(c)), hash(out_key(c))); }
+    // The same with both keys' hashes already known.
+    uint32_t insert(const Conn& c, uint64_t h_in, uint64_t h_out) noexcept;
 
     void remove(uint32_t idx) noexcept;
 

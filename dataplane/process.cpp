@@ -131,6 +131,19 @@ void Worker::gauge(const Conn& c, bool add) noexcept {
     }
 }
 
+void Worker::set_state(Conn& c, TcpState next) noexcept {
+    // The gauges count ESTABLISHED (active) and the rest (inactive): only a move across that
+    // line changes them.
+    const bool was = TcpState(c.state) == TcpState::Established;
+    if (was != (next == TcpState::Established) && !is_template(c)) {
+        gauge(c, false);
+        c.state = uint8_t(next);
+        gauge(c, true);
+        return;
+    }
+    c.state = uint8_t(next);
+}
+
 void Worker::remove_conn(uint32_t idx) noexcept {
     const Conn& c = conns.at(idx);
     if (!is_template(c) && c.tmpl != ConnTable::kNone) {
@@ -753,23 +766,24 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         c.real_slot = real.stats_slot;
         c.tmpl = tmpl;
         c.expire = now + timeout_of(snap.timeouts, c);
+        const FlowKey ok = out_key(c);
+        const uint64_t h_out = ConnTable::hash(ok);
         if (real.forward == Forward::Nat) {
             // A NAT connection with the same reply tuple (the client reused its port for
             // another service of this real) is one the real has finished with: it just
             // accepted this SYN over it. The new connection takes the replies, as in IPVS,
             // which finds the newest connection first.
-            const FlowKey ok = out_key(c);
             Dir d{};
-            const uint32_t old = conns.lookup(ok, ConnTable::hash(ok), d);
+            const uint32_t old = conns.lookup(ok, h_out, d);
             if (old != ConnTable::kNone && d == Dir::Out &&
                 Forward(conns.at(old).forward) == Forward::Nat) {
                 remove_conn(old);
                 counters.conns_expired.add(1);
             }
         }
-        idx = conns.insert(c);
+        idx = conns.insert(c, it.hash, h_out);
         if (idx == ConnTable::kNone && conns.size() == conns.capacity() && make_room(now)) {
-            idx = conns.insert(c);
+            idx = conns.insert(c, it.hash, h_out);
         }
         if (idx == ConnTable::kNone) {
             drop(m, Drop::TableFull);
@@ -790,9 +804,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                               ? tcp_next_state(TcpState(c.state), Dir::In, p.tcp_flags)
                               : tcp_next_state_input_only(TcpState(c.state), p.tcp_flags);
         if (next != TcpState(c.state)) {
-            gauge(c, false);
-            c.state = uint8_t(next);
-            gauge(c, true);
+            set_state(c, next);
         }
     }
     c.expire = now + timeout_of(snap.timeouts, c);
@@ -855,9 +867,7 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     if (p.proto == IPPROTO_TCP) {
         const auto next = tcp_next_state(TcpState(c.state), Dir::Out, p.tcp_flags);
         if (next != TcpState(c.state)) {
-            gauge(c, false);
-            c.state = uint8_t(next);
-            gauge(c, true);
+            set_state(c, next);
         }
     }
     c.expire = now + timeout_of(snap.timeouts, c);

@@ -163,6 +163,8 @@ private:
     static constexpr uint32_t kEvictScan = 64;
     uint32_t evict_cursor_ = 0;
     void gauge(const Conn& c, bool add) noexcept;
+    // A TCP connection's new state, with the active/inactive gauges moved if need be.
+    void set_state(Conn& c, TcpState next) noexcept;
     void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;
     static uint32_t timeout_of(const Timeouts& t, const Conn& c) noexcept;
 
