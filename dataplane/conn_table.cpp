@@ -1,5 +1,7 @@
 #include "dataplane/conn_table.hpp"
 
+#include "dataplane/types.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -17,7 +19,6 @@ namespace lb::dp {
 
 namespace {
 
-constexpr uint8_t kSyn = 0x02, kFin = 0x01, kRst = 0x04, kAck = 0x10;
 
 // Big arrays come from anonymous mappings backed by transparent huge pages where the kernel
 // allows it (a table of millions of entries would otherwise miss the TLB on every lookup), and
@@ -204,18 +205,20 @@ void ConnTable::prefetch(uint64_t h) const noexcept {
     rte_prefetch0(&buckets_[other_bucket(b, sig_of(h))]);
 }
 
-void ConnTable::prefetch_entry(uint64_t h) const noexcept {
+uint32_t ConnTable::candidate(uint64_t h) const noexcept {
     const uint16_t sig = sig_of(h);
     const auto b0 = uint32_t(h) & mask_;
     const uint32_t cand[2] = {b0, other_bucket(b0, sig)};
     for (uint32_t b : cand) {
         const Bucket& bk = buckets_[b];
-        uint32_t m = match_mask(bk, sig);
+        const uint32_t m = match_mask(bk, sig);
         if (m != 0) {
-            rte_prefetch0(&entries_[bk.ref[__builtin_ctz(m) / 2] >> 1]);
-            return;
+            const uint32_t ref = bk.ref[__builtin_ctz(m) / 2];
+            rte_prefetch0(&entries_[ref >> 1]);
+            return ref;
         }
     }
+    return kNone;
 }
 
 bool ConnTable::matches(const FlowKey& k, uint32_t ref) const noexcept {

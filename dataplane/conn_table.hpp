@@ -103,9 +103,14 @@ public:
 
     // Warms both candidate buckets of h.
     void prefetch(uint64_t h) const noexcept;
-    // Warms the entries the buckets of h point at with h's signature (call once the buckets
-    // are likely in cache).
-    void prefetch_entry(uint64_t h) const noexcept;
+    // Once the buckets are likely in cache: the first index slot of h's buckets with h's
+    // signature, as an entry reference (index * 2 + direction), its entry prefetched; kNone when
+    // no slot has it (then the key is not in the table, as long as nothing is inserted).
+    uint32_t candidate(uint64_t h) const noexcept;
+    // Whether the live entry of ref has key k in ref's direction.
+    bool verify(const FlowKey& k, uint32_t ref) const noexcept {
+        return entries_[ref >> 1].in_use && matches(k, ref);
+    }
 
     // Finds the entry whose inbound or outbound tuple is `k`; kNone when none matches.
     uint32_t lookup(const FlowKey& k, uint64_t h, Dir& dir) const noexcept;

@@ -56,8 +56,13 @@ bool NeighbourTable::set(rte_be32_t ip, const rte_ether_addr& mac, uint16_t port
     for (uint32_t probe = 0; probe < kSlots; ++probe, s = (s + 1) & (kSlots - 1)) {
         const uint32_t k = slots_[s].ip.load(std::memory_order_relaxed);
         if (k == ip || k == 0) {
+            const uint64_t w = pack(mac, port, st);
+            if (k == ip && slots_[s].word.load(std::memory_order_relaxed) == w) {
+                return true;  // no change: the workers' caches stay valid
+            }
             // Word first, key second: a reader that sees the key sees a complete word.
-            slots_[s].word.store(pack(mac, port, st), std::memory_order_release);
+            slots_[s].word.store(w, std::memory_order_release);
+            generation_.fetch_add(1, std::memory_order_release);
             if (k == 0) {
                 slots_[s].ip.store(ip, std::memory_order_release);
             }
@@ -73,8 +78,11 @@ void NeighbourTable::set_state(rte_be32_t ip, NeighState st) noexcept {
         return;
     }
     const uint64_t w = slots_[s].word.load(std::memory_order_relaxed);
-    slots_[s].word.store((w & ~(uint64_t(0xff) << 56)) | uint64_t(st) << 56,
-                         std::memory_order_release);
+    const uint64_t next = (w & ~(uint64_t(0xff) << 56)) | uint64_t(st) << 56;
+    if (next != w) {
+        slots_[s].word.store(next, std::memory_order_release);
+        generation_.fetch_add(1, std::memory_order_release);
+    }
 }
 
 NeighState NeighbourTable::state(rte_be32_t ip) const noexcept {

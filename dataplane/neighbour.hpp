@@ -27,7 +27,12 @@ public:
     void set_state(rte_be32_t ip, NeighState st) noexcept;
     NeighState state(rte_be32_t ip) const noexcept;
 
+    // Bumped by every change (set or set_state that changes an entry): a worker's cache of
+    // lookups is valid while this stays the same.
+    uint32_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
 private:
+    std::atomic<uint32_t> generation_{0};
     struct Slot {
         std::atomic<uint32_t> ip{0};
         std::atomic<uint64_t> word{0};  // mac (bytes 0..5) | port << 48 | state << 56

@@ -15,7 +15,6 @@ namespace lb::dp {
 
 namespace {
 
-constexpr uint8_t kSyn = 0x02, kFin = 0x01, kRst = 0x04, kAck = 0x10;
 constexpr uint16_t kEth = 14;
 
 inline uint8_t* frame_of(rte_mbuf* m) noexcept { return rte_pktmbuf_mtod(m, uint8_t*); }
@@ -131,6 +130,27 @@ void Worker::gauge(const Conn& c, bool add) noexcept {
     }
 }
 
+bool Worker::neigh_lookup(rte_be32_t ip, rte_ether_addr& mac) noexcept {
+    const uint32_t gen = neigh_.generation();
+    if (gen != ncache_gen_) {
+        for (NeighCache& e : ncache_) {
+            e.ip = 0;
+        }
+        ncache_gen_ = gen;
+    }
+    NeighCache& e = ncache_[(uint32_t(ip) * 0x9E3779B1u) >> (32 - kNeighCacheBits)];
+    if (e.ip == ip && ip != 0) {
+        mac = e.mac;
+        return true;
+    }
+    if (!neigh_.lookup(ip, mac)) {
+        return false;
+    }
+    e.ip = ip;
+    e.mac = mac;
+    return true;
+}
+
 void Worker::set_state(Conn& c, TcpState next) noexcept {
     // The gauges count ESTABLISHED (active) and the rest (inactive): only a move across that
     // line changes them.
@@ -234,6 +254,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
                 return kNoReal;
             }
             const Real& r = svc.reals[size_t(pick)];
+            ++burst_inserts_;
             if (!conns.set_real(t, r.addr, r.port)) {
                 return kNoReal;
             }
@@ -263,6 +284,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
         if (t == ConnTable::kNone && conns.size() == conns.capacity() && make_room(now)) {
             t = conns.insert(c);
         }
+        ++burst_inserts_;
         if (t == ConnTable::kNone) {
             *tmpl = ConnTable::kNone;
             return kNoReal - 1;  // no room for the template
@@ -274,9 +296,18 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
     return pick;
 }
 
-uint32_t Worker::find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now) noexcept {
+uint32_t Worker::find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now,
+                           uint32_t cand) noexcept {
     Dir d{};
-    const uint32_t idx = conns.lookup(k, h, d);
+    uint32_t idx;
+    if (cand < kNoCandidate && conns.verify(k, cand)) {
+        idx = cand >> 1;  // the usual case: the candidate's entry is warm and is the one
+        d = Dir(cand & 1);
+    } else if (cand == ConnTable::kNone && burst_inserts_ == 0) {
+        idx = ConnTable::kNone;  // no slot had the signature, and none was added since
+    } else {
+        idx = conns.lookup(k, h, d);
+    }
     if (idx == ConnTable::kNone || d != want) {
         return ConnTable::kNone;
     }
@@ -416,15 +447,16 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
             conns.prefetch(items[i].hash);
         }
     }
-    // The buckets prefetched above have had the rest of the burst's parsing to arrive: find
-    // the entries their signatures point at and prefetch those, so that the handlers below
-    // (which look up again, as earlier packets of the burst may add or remove connections)
-    // find both in cache.
+    // The buckets prefetched above have had the rest of the burst's parsing to arrive: each
+    // packet's candidate entry (first slot with its signature) is noted and prefetched. The
+    // handlers check the candidate's key, and look up afresh only when it is not theirs or
+    // when connections were added since (earlier packets of the burst may add or remove).
     for (uint16_t i = 0; i < n; ++i) {
         if (items[i].kind >= Kind::Inbound && items[i].kind != Kind::FragLater) {
-            conns.prefetch_entry(items[i].hash);
+            items[i].cand = conns.candidate(items[i].hash);
         }
     }
+    burst_inserts_ = 0;
     for (uint16_t i = 0; i < n; ++i) {
         Item& it = items[i];
         switch (it.kind) {
@@ -518,7 +550,7 @@ void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc,
     uint8_t* f = frame_of(m);
     std::memcpy(f + 6, ifc.mac.addr_bytes, 6);
     rte_ether_addr mac;
-    if (neigh_.lookup(next_hop, mac)) {
+    if (neigh_lookup(next_hop, mac)) {
         std::memcpy(f, mac.addr_bytes, 6);
         Staged& t = tx[port];
         t.pkts[t.n++] = m;
@@ -538,7 +570,7 @@ void Worker::release_held(uint32_t now_ms, bool all) noexcept {
         Held h = held_[i];
         rte_ether_addr mac;
         Staged& t = tx[h.port];
-        if (!all && neigh_.lookup(h.next_hop, mac) && t.n < t.pkts.size()) {
+        if (!all && neigh_lookup(h.next_hop, mac) && t.n < t.pkts.size()) {
             std::memcpy(frame_of(h.m), mac.addr_bytes, 6);
             t.pkts[t.n++] = h.m;
         } else if (all || expired(h.deadline, now_ms)) {
@@ -582,7 +614,7 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
     }
     const rte_be32_t next_hop = r->gateway != 0 ? r->gateway : real;
     rte_ether_addr mac;
-    const bool resolved = neigh_.lookup(next_hop, mac);
+    const bool resolved = neigh_lookup(next_hop, mac);
     if (!resolved && inner_len + 20u > ifc->mtu) {
         // Fragments are not held: ask for the MAC and let the sender retry.
         slow_msg(SlowMsg::Resolve, r->port, next_hop, nullptr);
@@ -704,7 +736,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     const Parsed& p = it.p;
     const bool tcp = p.proto == IPPROTO_TCP;
     const Service* svcp = nullptr;  // looked up only when needed
-    uint32_t idx = find_live(it.key, it.hash, Dir::In, now);
+    uint32_t idx = find_live(it.key, it.hash, Dir::In, now, it.cand);
     const bool pure_syn = tcp && (p.tcp_flags & (kSyn | kAck | kRst | kFin)) == kSyn;
     if (idx != ConnTable::kNone && pure_syn) {
         const Conn& old = conns.at(idx);
@@ -785,6 +817,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         if (idx == ConnTable::kNone && conns.size() == conns.capacity() && make_room(now)) {
             idx = conns.insert(c, it.hash, h_out);
         }
+        ++burst_inserts_;
         if (idx == ConnTable::kNone) {
             drop(m, Drop::TableFull);
             return;
@@ -846,7 +879,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
 void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                              uint32_t now) noexcept {
     const Parsed& p = it.p;
-    const uint32_t idx = find_live(it.key, it.hash, Dir::Out, now);
+    const uint32_t idx = find_live(it.key, it.hash, Dir::Out, now, it.cand);
     if (idx == ConnTable::kNone) {
         drop(m, Drop::NoConnection);
         return;
@@ -936,7 +969,7 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
 void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it,
                                uint32_t now) noexcept {
     const bool to_vip = it.kind == Kind::IcmpToVip;
-    const uint32_t idx = find_live(it.key, it.hash, to_vip ? Dir::In : Dir::Out, now);
+    const uint32_t idx = find_live(it.key, it.hash, to_vip ? Dir::In : Dir::Out, now, it.cand);
     if (idx == ConnTable::kNone) {
         drop(m, Drop::IcmpUnmatched);
         return;

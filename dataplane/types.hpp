@@ -11,6 +11,9 @@
 namespace lb::dp {
 
 inline constexpr uint16_t kBurst = 32;
+
+// TCP header flags.
+inline constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 inline constexpr uint16_t kMaxPorts = 16;
 inline constexpr uint16_t kMaxWorkers = 64;
 inline constexpr uint32_t kMaxServices = 1024;

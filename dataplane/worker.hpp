@@ -122,8 +122,12 @@ private:
         Quoted q;
         FlowKey key;
         uint64_t hash;
+        uint32_t cand;  // ConnTable::candidate() of hash, looked up before the handlers ran
         Kind kind;
     };
+    // Connections inserted since this burst's candidates were looked up: a kNone candidate
+    // proves nothing once one was.
+    uint32_t burst_inserts_ = 0;
     // The burst being processed; a member so that no burst pays for constructing it.
     std::array<Item, kBurst> items_;
 
@@ -148,7 +152,11 @@ private:
                           uint16_t mtu) noexcept;
     void send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
                         const rte_ether_addr& src_mac, uint16_t mtu) noexcept;
-    uint32_t find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now) noexcept;
+    // The live connection of k (hash h) in direction `want`; `cand` is the burst's candidate
+    // for h (kNoCandidate: none looked up).
+    static constexpr uint32_t kNoCandidate = ConnTable::kNone - 1;
+    uint32_t find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now,
+                       uint32_t cand = kNoCandidate) noexcept;
     // The live persistence template for this client of svc, or kNone.
     uint32_t find_template(const FlowKey& k, uint64_t h, uint32_t now) noexcept;
     // Schedules a new connection of a persistent service through its template (made if
@@ -209,6 +217,18 @@ private:
     uint16_t id_;
     uint16_t n_workers_;
     const NeighbourTable& neigh_;
+
+    // The neighbour table's answers, direct-mapped by next hop, dropped whole whenever the
+    // table's generation moves (control changed an entry): one probe instead of a hashed,
+    // atomic lookup per packet.
+    static constexpr unsigned kNeighCacheBits = 6;
+    struct NeighCache {
+        rte_be32_t ip = 0;
+        rte_ether_addr mac{};
+    };
+    std::array<NeighCache, 1u << kNeighCacheBits> ncache_{};
+    uint32_t ncache_gen_ = UINT32_MAX;
+    bool neigh_lookup(rte_be32_t ip, rte_ether_addr& mac) noexcept;
 };
 
 }  // namespace lb::dp
