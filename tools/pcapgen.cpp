@@ -1,5 +1,6 @@
 // lb-pcapgen: writes benchmark traffic for lb (and dpdk-testpmd, TRex, pktgen) as a pcap.
 // See `lb-pcapgen --help` and tools/pcapgen.hpp.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -35,6 +36,15 @@ int main(int argc, char** argv) {
                      std::strerror(errno));
         return 1;
     }
+    // A half-written file is removed on error, but only a regular file: never a device or a
+    // pipe given as the output (-o /dev/null, a FIFO).
+    struct stat st {};
+    const bool regular = !to_stdout && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    auto discard = [&]() {
+        if (regular) {
+            std::remove(spec.out.c_str());
+        }
+    };
     const auto t0 = std::chrono::steady_clock::now();
     uint64_t syns = 0, bytes = 24;
     try {
@@ -53,14 +63,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "lb-pcapgen: writing %s: %s\n", spec.out.c_str(), e.what());
         if (!to_stdout) {
             std::fclose(f);
-            std::remove(spec.out.c_str());
         }
+        discard();
         return 1;
     }
     if (!to_stdout && std::fclose(f) != 0) {
         std::fprintf(stderr, "lb-pcapgen: closing %s: %s\n", spec.out.c_str(),
                      std::strerror(errno));
-        std::remove(spec.out.c_str());
+        discard();
         return 1;
     }
     const double secs =
