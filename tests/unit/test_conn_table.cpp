@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 
 #include "dataplane/conn_table.hpp"
+#include "dataplane/neighbour.hpp"
 
 using namespace lb::dp;
 
@@ -223,4 +224,24 @@ TEST_CASE("conn table: entries are 32 bytes, and removal frees them for reuse", 
     CHECK(t.lookup(out_key(c3), ConnTable::hash(out_key(c3)), d) == ConnTable::kNone);
     CHECK(t.lookup(out_key(t.at(a)), ConnTable::hash(out_key(t.at(a))), d) == a);
     CHECK(d == Dir::Out);
+}
+
+TEST_CASE("neighbour table: the generation moves on changes only", "[neigh]") {
+    NeighbourTable t;
+    const rte_ether_addr a{{0x02, 0, 0, 0, 0, 0x0a}}, b{{0x02, 0, 0, 0, 0, 0x0b}};
+    const uint32_t g0 = t.generation();
+    REQUIRE(t.set(htonl(0x0a000001), a, 1, NeighState::Reachable));
+    const uint32_t g1 = t.generation();
+    CHECK(g1 != g0);
+    REQUIRE(t.set(htonl(0x0a000001), a, 1, NeighState::Reachable));  // the same again
+    CHECK(t.generation() == g1);
+    REQUIRE(t.set(htonl(0x0a000001), b, 1, NeighState::Reachable));  // a new MAC
+    const uint32_t g2 = t.generation();
+    CHECK(g2 != g1);
+    t.set_state(htonl(0x0a000001), NeighState::Reachable);  // unchanged
+    CHECK(t.generation() == g2);
+    t.set_state(htonl(0x0a000001), NeighState::Incomplete);
+    CHECK(t.generation() != g2);
+    rte_ether_addr got{};
+    CHECK_FALSE(t.lookup(htonl(0x0a000001), got));
 }

@@ -907,3 +907,25 @@ TEST_CASE("process: sloppy_tcp makes connections from mid-flow packets, not from
     CHECK(strict.take(1).empty());
     CHECK(strict.drops(Drop::NoConnection) == 1);
 }
+
+TEST_CASE("process: a neighbour's new MAC is used at once (the worker's cache follows)",
+          "[process]") {
+    Fixture fx;
+    Pkt a;
+    fx.send({a.build()}, 0);
+    auto out = fx.take(1);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0][5] == 0x12);  // 10.10.0.2's MAC ends in 0x12
+    fx.set_neigh("10.10.0.2", 0x99, 1);
+    Pkt a2 = a;
+    a2.tcp_flags = 0x10;
+    fx.send({a2.build()}, 0);
+    out = fx.take(1);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0][5] == 0x99);
+    // Unresolved now: the frame waits for ARP instead of going to the old MAC.
+    fx.neigh.set_state(ip("10.10.0.2"), NeighState::Incomplete);
+    fx.send({a2.build()}, 0);
+    CHECK(fx.take(1).empty());
+    CHECK(fx.w->held() == 1);
+}
