@@ -240,6 +240,7 @@ uint32_t ConnTable::lookup(const FlowKey& k, uint64_t h, Dir& dir) const noexcep
     const uint16_t sig = sig_of(h);
     const auto b0 = uint32_t(h) & mask_;
     const uint32_t cand[2] = {b0, other_bucket(b0, sig)};
+    rte_prefetch0(&buckets_[cand[1]]);  // cold (a new connection's reply tuple): overlap both misses
     for (uint32_t b : cand) {
         const Bucket& bk = buckets_[b];
         for (uint32_t m = match_mask(bk, sig); m != 0; m &= m - 1) {
@@ -399,12 +400,19 @@ uint32_t ConnTable::insert(const Conn& c, uint64_t h_in, uint64_t h_out) noexcep
 }
 
 void ConnTable::remove(uint32_t idx) noexcept {
+    const Conn& e = entries_[idx];
+    if (e.in_use) {
+        remove(idx, hash(in_key(e)), hash(out_key(e)));
+    }
+}
+
+void ConnTable::remove(uint32_t idx, uint64_t h_in, uint64_t h_out) noexcept {
     Conn& e = entries_[idx];
     if (!e.in_use) {
         return;
     }
-    unlink(hash(in_key(e)), idx * 2);
-    unlink(hash(out_key(e)), idx * 2 + 1);
+    unlink(h_in, idx * 2);
+    unlink(h_out, idx * 2 + 1);
     e.in_use = 0;
     e.tmpl = free_head_;
     free_head_ = idx;

@@ -254,7 +254,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
                 return kNoReal;
             }
             const Real& r = svc.reals[size_t(pick)];
-            ++burst_inserts_;
+            burst_inserts_ = kBurstKeysUnknown;
             if (!conns.set_real(t, r.addr, r.port)) {
                 return kNoReal;
             }
@@ -284,7 +284,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
         if (t == ConnTable::kNone && conns.size() == conns.capacity() && make_room(now)) {
             t = conns.insert(c);
         }
-        ++burst_inserts_;
+        burst_inserts_ = kBurstKeysUnknown;
         if (t == ConnTable::kNone) {
             *tmpl = ConnTable::kNone;
             return kNoReal - 1;  // no room for the template
@@ -303,8 +303,8 @@ uint32_t Worker::find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now,
     if (cand < kNoCandidate && conns.verify(k, cand)) {
         idx = cand >> 1;  // the usual case: the candidate's entry is warm and is the one
         d = Dir(cand & 1);
-    } else if (cand == ConnTable::kNone && burst_inserts_ == 0) {
-        idx = ConnTable::kNone;  // no slot had the signature, and none was added since
+    } else if (cand == ConnTable::kNone && !added_in_burst(h)) {
+        idx = ConnTable::kNone;  // no slot had the signature, and no key with h was added since
     } else {
         idx = conns.lookup(k, h, d);
     }
@@ -817,7 +817,12 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         if (idx == ConnTable::kNone && conns.size() == conns.capacity() && make_room(now)) {
             idx = conns.insert(c, it.hash, h_out);
         }
-        ++burst_inserts_;
+        if (burst_inserts_ <= kBurstKeys - 2) {
+            burst_keys_[burst_inserts_++] = it.hash;
+            burst_keys_[burst_inserts_++] = h_out;
+        } else {
+            burst_inserts_ = kBurstKeysUnknown;
+        }
         if (idx == ConnTable::kNone) {
             drop(m, Drop::TableFull);
             return;

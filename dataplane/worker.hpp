@@ -125,9 +125,23 @@ private:
         uint32_t cand;  // ConnTable::candidate() of hash, looked up before the handlers ran
         Kind kind;
     };
-    // Connections inserted since this burst's candidates were looked up: a kNone candidate
-    // proves nothing once one was.
+    // The hashes of the keys added since this burst's candidates were looked up: a kNone
+    // candidate proves a key absent unless its hash is among them. kBurstKeysUnknown: keys were
+    // added that are not listed (persistence templates), so every miss looks up again.
+    static constexpr uint32_t kBurstKeys = 2 * kBurst, kBurstKeysUnknown = UINT32_MAX;
+    std::array<uint64_t, kBurstKeys> burst_keys_{};
     uint32_t burst_inserts_ = 0;
+    bool added_in_burst(uint64_t h) const noexcept {
+        if (burst_inserts_ == kBurstKeysUnknown) {
+            return true;
+        }
+        for (uint32_t i = 0; i < burst_inserts_; ++i) {
+            if (burst_keys_[i] == h) {
+                return true;
+            }
+        }
+        return false;
+    }
     // The burst being processed; a member so that no burst pays for constructing it.
     std::array<Item, kBurst> items_;
 

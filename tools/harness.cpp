@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include <time.h>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -298,6 +300,7 @@ struct Shared {
 struct Result {
     uint64_t packets = 0, forwarded = 0, dropped = 0;
     uint64_t lb_cycles = 0, loop_cycles = 0;
+    double cpu_share = 1.0;  // of the measured interval, the time this thread was on its CPU
     uint64_t created = 0, expired = 0, evicted = 0;
     uint32_t table_min = UINT32_MAX, table_max = 0;
     size_t memory = 0;
@@ -323,6 +326,14 @@ std::string drop_reasons(const lb::dp::WorkerCounters& c) {
         }
     }
     return s.empty() ? "no drops" : "drops: " + s;
+}
+
+// On a shared machine the TSC also counts the time the thread was preempted: the figures are
+// also given per CPU-second, scaling the timed cycles by the thread's share of the interval.
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 uint64_t total_drops(const lb::dp::WorkerCounters& c) {
@@ -583,6 +594,7 @@ int worker_main(void* arg) {
     }
     const uint64_t start = rte_rdtsc();
     const uint64_t end = start + uint64_t(o.seconds * double(sh.tsc_hz));
+    const double cpu0 = thread_cpu_seconds();
     const uint64_t target = o.packets ? (o.packets + nw - 1) / nw : UINT64_MAX;
     uint64_t fwd = 0;
     uint32_t cl[lb::dp::kBurst];
@@ -630,6 +642,10 @@ int worker_main(void* arg) {
         res.packets += lb::dp::kBurst;
     }
     res.loop_cycles = rte_rdtsc() - start;
+    if (res.loop_cycles != 0) {
+        const double wall = double(res.loop_cycles) / double(sh.tsc_hz);
+        res.cpu_share = std::min(1.0, (thread_cpu_seconds() - cpu0) / wall);
+    }
     res.forwarded = fwd;
     res.dropped = total_drops(w->counters) - drops0;
     res.created = w->counters.conns_created.get() - created0;
@@ -713,7 +729,7 @@ int main(int argc, char** argv) {
     rte_eal_mp_wait_lcore();
 
     Result tot;
-    double lb_mpps = 0, loop_mpps = 0;
+    double lb_mpps = 0, loop_mpps = 0, cpu_mpps = 0, share_sum = 0;
     int rc = 0;
     for (const Ctx& c : ctx) {
         const Result& r = c.res;
@@ -742,6 +758,11 @@ int main(int argc, char** argv) {
         lb_mpps += r.lb_cycles ? double(r.packets) * double(sh.tsc_hz) / double(r.lb_cycles) / 1e6 : 0;
         loop_mpps += r.loop_cycles ? double(r.packets) * double(sh.tsc_hz) / double(r.loop_cycles) / 1e6
                                    : 0;
+        const double share = std::max(r.cpu_share, 0.01);
+        cpu_mpps += r.lb_cycles ? double(r.packets) * double(sh.tsc_hz) /
+                                      (double(r.lb_cycles) * share) / 1e6
+                                : 0;
+        share_sum += r.cpu_share;
     }
     if (rc != 0) {
         return rc;
@@ -752,13 +773,15 @@ int main(int argc, char** argv) {
                 " forwarded=%" PRIu64 " dropped=%" PRIu64 " ns_per_pkt=%.2f lb_mpps=%.3f"
                 " loop_mpps=%.3f created=%" PRIu64 " expired=%" PRIu64 " evicted=%" PRIu64
                 " table_min=%u table_max=%u capacity=%u memory=%zu bytes_per_conn=%.1f"
-                " moves=%" PRIu64 " check_failures=%" PRIu64 "\n",
+                " moves=%" PRIu64 " check_failures=%" PRIu64
+                " cpu_share=%.2f cpu_mpps=%.3f cpu_ns_per_pkt=%.2f\n",
                 mode_name(o.mode), o.traffic == Traffic::New ? "new" : "est", o.conns,
                 o.sched.c_str(), o.workers, tot.packets, tot.forwarded, tot.dropped,
                 ns, lb_mpps, loop_mpps, tot.created, tot.expired, tot.evicted,
                 tot.table_min, tot.table_max, tot.capacity, tot.memory,
                 double(tot.memory) / double(std::max<uint32_t>(tot.capacity, 1)), tot.moves,
-                tot.check_failures);
+                tot.check_failures, share_sum / o.workers, cpu_mpps,
+                cpu_mpps > 0 ? 1e3 * o.workers / cpu_mpps : 0.0);
     if (o.check) {
         if (tot.check_failures != 0) {
             std::fprintf(stderr, "lb-harness: check: %" PRIu64 " failures, first: %s\n",
