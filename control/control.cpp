@@ -49,7 +49,8 @@ Control::Control(Config cfg, Runtime rt)
       real_base_(dp::kMaxReals),
       svc_est_(dp::kMaxServices),
       real_est_(dp::kMaxReals),
-      overload_(new std::atomic<uint8_t>[dp::kMaxReals]) {
+      overload_(new std::atomic<uint8_t>[dp::kMaxReals]),
+      port_stats_(std::make_unique<PortStats>(rt_.ports)) {
     for (uint32_t i = 0; i < dp::kMaxReals; ++i) {
         overload_[i].store(0, std::memory_order_relaxed);
     }
@@ -724,6 +725,7 @@ Workers Control::workers_status() const {
         }
         ws.workers.push_back(std::move(s));
     }
+    ws.ports = port_stats_->read();
     return ws;
 }
 
