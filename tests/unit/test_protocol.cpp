@@ -800,8 +800,9 @@ TEST_CASE("protocol v3: the Workers reply carries the ports' statistics", "[prot
 
     // Every truncation is refused, and so is a byte too many.
     for (size_t cut = 0; cut < good.size(); ++cut) {
-        CHECK_THROWS_AS(decode_workers(std::vector<uint8_t>(good.begin(), good.begin() + long(cut))),
-                        ProtocolError);
+        CHECK_THROWS_AS(
+            decode_workers(std::vector<uint8_t>(good.begin(), good.begin() + long(cut))),
+            ProtocolError);
     }
     auto extra = good;
     extra.push_back(0);
