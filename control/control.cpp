@@ -717,6 +717,7 @@ Workers Control::workers_status() const {
                       {"tunnel_encapsulated", c.tunnel_encapsulated.get()},
                       {"tunnel_fragments", c.tunnel_fragments.get()},
                       {"frag_needed_sent", c.frag_needed_sent.get()},
+                      {"nat_fragments", c.nat_fragments.get()},
                       {"fragments_forwarded", c.fragments_forwarded.get()},
                       {"conns_evicted", c.conns_evicted.get()},
                       {"consumed", c.consumed.get()}};
@@ -952,6 +953,7 @@ std::string Control::counters_text() const {
     out << "tunnel_encapsulated " << total(&WC::tunnel_encapsulated) << "\n";
     out << "tunnel_fragments " << total(&WC::tunnel_fragments) << "\n";
     out << "frag_needed_sent " << total(&WC::frag_needed_sent) << "\n";
+    out << "nat_fragments " << total(&WC::nat_fragments) << "\n";
     out << "fragments_forwarded " << total(&WC::fragments_forwarded) << "\n";
     out << "conns_evicted " << total(&WC::conns_evicted) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";

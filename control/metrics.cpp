@@ -331,13 +331,15 @@ void render_services(Exposition& e, const Status& st) {
 }
 
 // Known "other" worker counters; any other name gets a generic HELP.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kCounterHelp = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kCounterHelp = {{
     {"arp_replies", "ARP replies sent for the director's addresses and VIPs."},
     {"icmp_echo_replies", "ICMP echo replies sent (ping of the director's addresses and VIPs)."},
     {"icmp_errors_translated", "ICMP errors about tracked connections forwarded, translated."},
     {"tunnel_encapsulated", "Packets sent to tunnel real servers inside IP-in-IP."},
     {"tunnel_fragments", "Outer IP-in-IP fragments sent (packets too big for the tunnel MTU)."},
-    {"frag_needed_sent", "ICMP fragmentation-needed errors sent to clients (path MTU)."},
+    {"frag_needed_sent",
+     "ICMP fragmentation-needed errors sent (DF packets over a tunnel's or NAT's egress MTU)."},
+    {"nat_fragments", "IP fragments sent for NAT packets without DF over the egress MTU."},
     {"consumed", "Packets the director answered or handled itself rather than forwarding."},
 }};
 
