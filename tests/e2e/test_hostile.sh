@@ -38,14 +38,20 @@
 #   fault-real-*  the web server of the real serving a download is killed (SIGKILL): the client
 #                 sees the failure; requests landing on the other real still succeed; with the
 #                 dead real at weight 0 (lbctl -e) every request succeeds; no mbuf leaks
+#   fault-txdown-* lb's inside link (lb-int) set down under a UDP burst through lb (4000
+#                 datagrams): its af_packet TX ring fills; lb does not stall (the client's ping
+#                 of the VIP and lbctl answer: -nostall), every frame it could not send is
+#                 counted as tx_full or the port's oerrors (-counted), and with the link up
+#                 again requests succeed and the mbufs return to idle (-recovers)
 #   fault-kill9-* lb killed with SIGKILL (its control socket left behind), restarted with the
 #                 same config: it starts, serves, and after SIGTERM leaves no file under
 #                 /var/run/dpdk or /dev/hugepages that was not there before
 #   fault-mbufs-* lb with `mbufs = 1023` (the minimum) under a burst (2 x 60000 UDP
 #                 datagrams as fast as a raw socket sends them, 100 concurrent connections, a
-#                 5 MB download): lb survives; every frame the kernel handed to lb's veths either
-#                 reached lb's workers or shows in a counter (-accounted); mbufs_in_use returns
-#                 to idle; new requests succeed afterwards
+#                 5 MB download): lb survives; every frame the kernel handed to lb's veths
+#                 either reached lb's workers or is counted as the ports' rx loss (lbctl
+#                 --workers: rx_lost, the af_packet ring drops) (-accounted); mbufs_in_use
+#                 returns to idle; new requests succeed afterwards
 #   sigterm       lb exits 0 on SIGTERM
 #
 # usage: tests/e2e/test_hostile.sh [--workers 1|2|1,2] [--keep-tmp]
@@ -197,7 +203,8 @@ workers_json() {  # workers_json FILE: lbctl --workers --json into FILE
 }
 
 # wj FILE EXPR: a figure from a workers JSON file: mbufs_in_use, drops.NAME, counters.NAME,
-# rx, tx, conns_in_table, table_capacity (summed over the workers).
+# rx, tx, conns_in_table, table_capacity (summed over the workers), port.NAME (summed over the
+# ports: ipackets, rx_lost, rx_ring_drops, imissed, rx_nombuf, ...).
 WJ_PY='
 import json, sys
 try:
@@ -207,6 +214,8 @@ except Exception:
 k = sys.argv[2]
 if k in ("mbufs_in_use", "mbufs_total"):
     print(w[k]); sys.exit(0)
+if k.startswith("port."):
+    print(sum(p[k[5:]] for p in w["ports"])); sys.exit(0)
 t = 0
 for x in w["workers"]:
     if "." in k:
@@ -608,6 +617,62 @@ check_fault_real() {
     fi
 }
 
+# The inside port's link goes down under a UDP burst through lb: its af_packet TX ring fills
+# (the driver takes frames it cannot send: the port's oerrors; then refuses them: tx_full). lb
+# must not stall (the outside port still answers ping, lbctl answers), must count every frame
+# it could not send, and must carry traffic again once the link is back.
+check_txdown() {
+    local base_mb=$1 b="$DIR/txd-before.json" a="$DIR/txd-after.json" out rc i
+    local link0 link1
+    workers_json "$b"
+    link0=$(ip netns exec "$LAB_NS_DIR" cat /sys/class/net/lb-int/statistics/tx_packets)
+    ip netns exec "$LAB_NS_DIR" ip link set lb-int down
+    out=$(lab_client timeout 30 "$LAB_PY" "$HPY" udpburst --src-mac "$CLIENT_MAC" \
+        --dst-mac "$LB_EXT_MAC" --src-ip "$LAB_CLIENT_IP" --vip "$LAB_VIP" --port 53 \
+        --count 4000 --size 200 2>&1)
+    sleep 0.5
+    local ping_out ping_rc=0 list_rc=0
+    ping_out=$(lab_client ping -c 3 -i 0.2 -W 1 -q "$LAB_VIP" 2>&1) || ping_rc=$?
+    lab_lbctl "$SOCK" -L -n >/dev/null 2>&1 || list_rc=$?
+    workers_json "$a"
+    link1=$(ip netns exec "$LAB_NS_DIR" cat /sys/class/net/lb-int/statistics/tx_packets)
+    ip netns exec "$LAB_NS_DIR" ip link set lb-int up
+    local got txfull oerr sent_int
+    got=$(delta "$b" "$a" port.ipackets)
+    txfull=$(delta "$b" "$a" drops.tx_full)
+    oerr=$(delta "$b" "$a" port.oerrors)
+    sent_int=$((link1 - link0))
+    note "lb-int down: $out; lb received +$got; tx_full +$txfull, the ports' oerrors +$oerr," \
+        "lb-int sent $sent_int; tx +$(delta "$b" "$a" tx); ping of the VIP: $(tail -n 2 \
+            <<<"$ping_out" | head -n 1)"
+    if [ "$ping_rc" -eq 0 ] && [ "$list_rc" -eq 0 ]; then pass "$P/fault-txdown-nostall"; else
+        fail "$P/fault-txdown-nostall" "with lb-int down: ping of the VIP exited $ping_rc" \
+            "($(oneline "$ping_out")), lbctl -L -n exited $list_rc"
+    fi
+    # What lb received but could not send (the burst; the 3 pings went out on lb-ext) must be
+    # in tx_full or oerrors, within a few stray frames (ARP, retransmissions).
+    local lost=$((txfull + oerr)) want=$((got - 3))
+    if [ "$sent_int" -eq 0 ] && [ "$want" -ge 3000 ] && [ "$lost" -ge $((want - 20)) ] &&
+        [ "$lost" -le $((want + 20)) ]; then
+        pass "$P/fault-txdown-counted"
+    else
+        fail "$P/fault-txdown-counted" "lb received $got frames with lb-int down (sent" \
+            "$sent_int there), counted $lost as not sent (tx_full +$txfull, oerrors +$oerr);" \
+            "expected about $want"
+    fi
+    for i in $(seq 1 20); do
+        one_request 1
+        grep -q '^legit ok=1 ' <<<"$ONE_OUT" && break
+        sleep 0.25
+    done
+    out=$(lab_client timeout 30 "$LAB_PY" "$HPY" legit --host "$LAB_VIP" --count 10 \
+        --deadline 20 --timeout 2 2>&1) && rc=0 || rc=$?
+    if [ $rc -eq 0 ] && mbufs_settle "$base_mb"; then pass "$P/fault-txdown-recovers"; else
+        fail "$P/fault-txdown-recovers" "10 requests with lb-int up again: $(oneline "$out");" \
+            "mbufs_in_use ${MBUFS_NOW:-?}, idle value $base_mb"
+    fi
+}
+
 # kill -9, restart with the same config and the stale socket in place.
 check_kill9() {
     local files0=$1 files_run files_after new extra rc
@@ -724,20 +789,26 @@ check_mbufs() {
             "log: $(tail -n 3 "$LOG" | tr '\n' ' ')"
     fi
     # What the kernel handed to lb's two veths against what lb's workers received: the rest
-    # was lost before them (af_packet ring full, no mbuf), and must show in some counter.
-    local offered=$((offered1 - offered0)) got missing dropped
+    # was lost in front of them (the af_packet rings full while lb had no mbuf to copy into)
+    # and must show in the ports' loss counters (rx_lost: imissed, ierrors, rx_nombuf and the
+    # kernel's ring drops). Every frame: received by a worker, or counted as port rx loss.
+    local offered=$((offered1 - offered0)) got missing lost ipk unacc tol
     got=$(delta "$b" "$a" rx)
+    ipk=$(delta "$b" "$a" port.ipackets)
+    lost=$(delta "$b" "$a" port.rx_lost)
     missing=$((offered - got))
-    dropped=$(($(wj "$a" drops.no_mbuf) - $(wj "$b" drops.no_mbuf)))
-    note "frames offered to lb's ports (their kernel rx_packets) +$offered, lb rx +$got:" \
-        "$missing never reached lb's workers"
-    if [ "$missing" -le $((offered / 100 + 50)) ] || [ "$dropped" -ge "$missing" ]; then
+    unacc=$((missing - lost))
+    tol=$((offered / 1000 + 20))  # stray frames between the samples (ARP, retransmissions)
+    note "frames offered to lb's ports (their kernel rx_packets) +$offered; lb's workers rx" \
+        "+$got (ports' ipackets +$ipk); ports' rx loss +$lost (ring drops" \
+        "+$(delta "$b" "$a" port.rx_ring_drops), imissed +$(delta "$b" "$a" port.imissed)," \
+        "rx_nombuf +$(delta "$b" "$a" port.rx_nombuf)); unaccounted $unacc"
+    if [ "$lost" != "?" ] && [ "${unacc#-}" -le "$tol" ] && [ "$got" -eq "$ipk" ]; then
         pass "$P/fault-mbufs-accounted"
     else
-        fail "$P/fault-mbufs-accounted" "$missing of the $offered frames the kernel handed to" \
-            "lb-ext/lb-int never reached lb's workers (lb rx +$got), and no counter of lbctl" \
-            "--workers shows them (drop.no_mbuf +$dropped; the ports' rx_nombuf/imissed are" \
-            "not exposed)"
+        fail "$P/fault-mbufs-accounted" "$offered frames offered to lb-ext/lb-int, lb's" \
+            "workers received $got (the ports delivered $ipk), the ports counted $lost as lost:" \
+            "$unacc frames unaccounted (tolerance $tol)"
     fi
     if mbufs_settle "$base"; then pass "$P/fault-mbufs-settle"; else
         fail "$P/fault-mbufs-settle" "mbufs_in_use $MBUFS_NOW 5 s after the burst, idle $base"
@@ -763,7 +834,8 @@ run_one() {  # run_one WORKERS
     local checks=(start catalogue-download catalogue-serving catalogue-drops catalogue-forward
         catalogue-martians catalogue-mbufs frag-crafted frag-tiny-first
         flood-during flood-after flood-established flood-lbctl fault-real-download
-        fault-real-other fault-real-weight0 fault-real-mbufs fault-kill9-restart
+        fault-real-other fault-real-weight0 fault-real-mbufs fault-txdown-nostall
+        fault-txdown-counted fault-txdown-recovers fault-kill9-restart
         fault-kill9-files fault-mbufs-start fault-mbufs-survives fault-mbufs-accounted
         fault-mbufs-settle fault-mbufs-recovers sigterm)
     lab_mode nat
@@ -813,6 +885,9 @@ run_one() {  # run_one WORKERS
     t=$SECONDS
     check_fault_real "$base_mb"
     note "fault-real: $((SECONDS - t)) s"
+    t=$SECONDS
+    check_txdown "$base_mb"
+    note "fault-txdown: $((SECONDS - t)) s"
     t=$SECONDS
     if check_kill9 "$files0"; then
         note "fault-kill9: $((SECONDS - t)) s"
