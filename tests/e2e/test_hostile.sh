@@ -204,7 +204,8 @@ workers_json() {  # workers_json FILE: lbctl --workers --json into FILE
 
 # wj FILE EXPR: a figure from a workers JSON file: mbufs_in_use, drops.NAME, counters.NAME,
 # rx, tx, conns_in_table, table_capacity (summed over the workers), port.NAME (summed over the
-# ports: ipackets, rx_lost, rx_ring_drops, imissed, rx_nombuf, ...).
+# ports: ipackets, rx_lost, rx_ring_drops, imissed, rx_nombuf, oerrors, ...), portN.NAME (DPDK
+# port N's: 0 is lb-ext, 1 lb-int).
 WJ_PY='
 import json, sys
 try:
@@ -214,8 +215,10 @@ except Exception:
 k = sys.argv[2]
 if k in ("mbufs_in_use", "mbufs_total"):
     print(w[k]); sys.exit(0)
-if k.startswith("port."):
-    print(sum(p[k[5:]] for p in w["ports"])); sys.exit(0)
+if k.startswith("port"):  # port.NAME: all ports; port0.NAME: DPDK port 0 only
+    which, name = k[4:].split(".", 1)
+    print(sum(p[name] for p in w["ports"] if which == "" or p["port"] == int(which)))
+    sys.exit(0)
 t = 0
 for x in w["workers"]:
     if "." in k:
@@ -638,11 +641,11 @@ check_txdown() {
     link1=$(ip netns exec "$LAB_NS_DIR" cat /sys/class/net/lb-int/statistics/tx_packets)
     ip netns exec "$LAB_NS_DIR" ip link set lb-int up
     local got txfull oerr sent_int
-    got=$(delta "$b" "$a" port.ipackets)
+    got=$(delta "$b" "$a" port0.ipackets)  # from the client, on lb-ext
     txfull=$(delta "$b" "$a" drops.tx_full)
     oerr=$(delta "$b" "$a" port.oerrors)
     sent_int=$((link1 - link0))
-    note "lb-int down: $out; lb received +$got; tx_full +$txfull, the ports' oerrors +$oerr," \
+    note "lb-int down: $out; lb received +$got on lb-ext; tx_full +$txfull, the ports' oerrors +$oerr," \
         "lb-int sent $sent_int; tx +$(delta "$b" "$a" tx); ping of the VIP: $(tail -n 2 \
             <<<"$ping_out" | head -n 1)"
     if [ "$ping_rc" -eq 0 ] && [ "$list_rc" -eq 0 ]; then pass "$P/fault-txdown-nostall"; else
@@ -656,7 +659,7 @@ check_txdown() {
         [ "$lost" -le $((want + 20)) ]; then
         pass "$P/fault-txdown-counted"
     else
-        fail "$P/fault-txdown-counted" "lb received $got frames with lb-int down (sent" \
+        fail "$P/fault-txdown-counted" "lb received $got frames on lb-ext with lb-int down (sent" \
             "$sent_int there), counted $lost as not sent (tx_full +$txfull, oerrors +$oerr);" \
             "expected about $want"
     fi
