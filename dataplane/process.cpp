@@ -723,7 +723,7 @@ const Route* Worker::nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst
     }
     const uint8_t* ip = frame_of(m) + kEth;
     const uint16_t len = rte_be_to_cpu_16(rd16(ip + 2));
-    if (len <= ifc->mtu || (ip[6] & 0x40) == 0) [[likely]] {
+    if (len <= ifc->mtu || (ip[6] & 0x40) == 0) {
         return r;
     }
     if (!may_answer) {
@@ -741,7 +741,7 @@ void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r,
     const Interface& ifc = *snap.interface_of(r.port);  // nat_route found it
     const rte_be32_t next_hop = r.gateway != 0 ? r.gateway : dst;
     const uint16_t len = rte_be_to_cpu_16(rd16(frame_of(m) + kEth + 2));
-    if (len <= ifc.mtu) [[likely]] {
+    if (len <= ifc.mtu) {
         stage_l2(m, r.port, ifc, next_hop);
         return;
     }
