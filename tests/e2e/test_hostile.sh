@@ -43,6 +43,10 @@
 #                 of the VIP and lbctl answer: -nostall), every frame it could not send is
 #                 counted as tx_full or the port's oerrors (-counted), and with the link up
 #                 again requests succeed and the mbufs return to idle (-recovers)
+#   nat-mtu-*     the inside port's mtu set to 1400 by a reload (the links stay at 1500): a
+#                 2 MB upload's DF segments get ICMP fragmentation-needed, the client learns
+#                 `mtu 1400` for the VIP and the upload completes (-pmtu); 1500-byte UDP
+#                 datagrams without DF are fragmented by lb and answered (-fragments)
 #   fault-kill9-* lb killed with SIGKILL (its control socket left behind), restarted with the
 #                 same config: it starts, serves, and after SIGTERM leaves no file under
 #                 /var/run/dpdk or /dev/hugepages that was not there before
@@ -683,6 +687,50 @@ check_txdown() {
     fi
 }
 
+# NAT over the egress MTU: the running config gets `mtu = 1400` on the inside port (a reload),
+# while the links stay at 1500. A 2 MB upload's full-sized DF segments get ICMP
+# fragmentation-needed from lb, the client's path-MTU discovery learns 1400 for the VIP and the
+# upload completes (-pmtu); 1500-byte UDP datagrams without DF are fragmented by lb on their way
+# to the real, whose kernel reassembles them, and answered (-fragments). The config is restored
+# afterwards.
+check_nat_mtu() {
+    local b="$DIR/mtu-before.json" a="$DIR/mtu-after.json" out rc rout fn fr uout urc
+    cp "$CONF" "$CONF.orig"
+    sed -i -E 's#(\{ *port = 1; *address = "[0-9./]+";)#\1 mtu = 1400;#' "$CONF"
+    if ! grep -q 'mtu = 1400' "$CONF" || ! lab_lbctl "$SOCK" --reload >"$DIR/mtu-reload.log" 2>&1
+    then
+        fail "$P/nat-mtu-pmtu" "could not set mtu = 1400 on port 1 and reload:" \
+            "$(oneline "$(cat "$DIR/mtu-reload.log" 2>/dev/null)")"
+        fail "$P/nat-mtu-fragments" "no reload"
+        cp "$CONF.orig" "$CONF"
+        return
+    fi
+    lab_client ip route flush cache >/dev/null 2>&1
+    workers_json "$b"
+    out=$(lab_client_py upload --host "$LAB_VIP" --size 2097152 --timeout 30 2>&1) && rc=0 || rc=$?
+    rout=$(lab_client ip route get "$LAB_VIP" 2>&1)
+    uout=$(lab_client_py udp --host "$LAB_VIP" --port 53 --count 4 --size 1472 --no-df \
+        --timeout 3 2>&1) && urc=0 || urc=$?
+    workers_json "$a"
+    fn=$(delta "$b" "$a" counters.frag_needed_sent)
+    fr=$(delta "$b" "$a" counters.nat_fragments)
+    note "inside mtu 1400: $(head -n 1 <<<"$out"); client's route: $(oneline "$rout");" \
+        "frag_needed_sent +$fn; 4 datagrams of 1500 bytes without DF: nat_fragments +$fr"
+    if [ $rc -eq 0 ] && grep -qw 'mtu 1400' <<<"$rout" && [ "$fn" -gt 0 ]; then
+        pass "$P/nat-mtu-pmtu"
+    else
+        fail "$P/nat-mtu-pmtu" "upload: $(oneline "$out"); route: $(oneline "$rout");" \
+            "frag_needed_sent +$fn (expected the upload to succeed, 'mtu 1400', > 0)"
+    fi
+    if [ $urc -eq 0 ] && [ "$fr" -ge 8 ]; then pass "$P/nat-mtu-fragments"; else
+        fail "$P/nat-mtu-fragments" "4 datagrams of 1472 bytes without DF: $(oneline "$uout");" \
+            "nat_fragments +$fr (expected answers to all, >= 8)"
+    fi
+    cp "$CONF.orig" "$CONF"
+    lab_lbctl "$SOCK" --reload >/dev/null 2>&1 || note "could not reload the original config"
+    lab_client ip route flush cache >/dev/null 2>&1
+}
+
 # kill -9, restart with the same config and the stale socket in place.
 check_kill9() {
     local files0=$1 files_run files_after new extra rc
@@ -927,7 +975,8 @@ run_one() {  # run_one WORKERS
         catalogue-martians catalogue-mbufs frag-crafted frag-tiny-first
         flood-during flood-after flood-established flood-lbctl fault-real-download
         fault-real-other fault-real-weight0 fault-real-mbufs fault-txdown-nostall
-        fault-txdown-counted fault-txdown-recovers fault-kill9-restart
+        fault-txdown-counted fault-txdown-recovers nat-mtu-pmtu nat-mtu-fragments
+        fault-kill9-restart
         fault-kill9-files fault-kill9-huge fault-mbufs-start fault-mbufs-survives
         fault-mbufs-accounted fault-mbufs-settle fault-mbufs-recovers sigterm)
     lab_mode nat
@@ -980,6 +1029,9 @@ run_one() {  # run_one WORKERS
     t=$SECONDS
     check_txdown "$base_mb"
     note "fault-txdown: $((SECONDS - t)) s"
+    t=$SECONDS
+    check_nat_mtu
+    note "nat-mtu: $((SECONDS - t)) s"
     t=$SECONDS
     if check_kill9 "$files0"; then
         note "fault-kill9: $((SECONDS - t)) s"
