@@ -49,7 +49,8 @@ Control::Control(Config cfg, Runtime rt)
       real_base_(dp::kMaxReals),
       svc_est_(dp::kMaxServices),
       real_est_(dp::kMaxReals),
-      overload_(new std::atomic<uint8_t>[dp::kMaxReals]) {
+      overload_(new std::atomic<uint8_t>[dp::kMaxReals]),
+      port_stats_(std::make_unique<PortStats>(rt_.ports)) {
     for (uint32_t i = 0; i < dp::kMaxReals; ++i) {
         overload_[i].store(0, std::memory_order_relaxed);
     }
@@ -716,6 +717,7 @@ Workers Control::workers_status() const {
                       {"tunnel_encapsulated", c.tunnel_encapsulated.get()},
                       {"tunnel_fragments", c.tunnel_fragments.get()},
                       {"frag_needed_sent", c.frag_needed_sent.get()},
+                      {"nat_fragments", c.nat_fragments.get()},
                       {"fragments_forwarded", c.fragments_forwarded.get()},
                       {"conns_evicted", c.conns_evicted.get()},
                       {"consumed", c.consumed.get()}};
@@ -724,6 +726,7 @@ Workers Control::workers_status() const {
         }
         ws.workers.push_back(std::move(s));
     }
+    ws.ports = port_stats_->read();
     return ws;
 }
 
@@ -950,6 +953,7 @@ std::string Control::counters_text() const {
     out << "tunnel_encapsulated " << total(&WC::tunnel_encapsulated) << "\n";
     out << "tunnel_fragments " << total(&WC::tunnel_fragments) << "\n";
     out << "frag_needed_sent " << total(&WC::frag_needed_sent) << "\n";
+    out << "nat_fragments " << total(&WC::nat_fragments) << "\n";
     out << "fragments_forwarded " << total(&WC::fragments_forwarded) << "\n";
     out << "conns_evicted " << total(&WC::conns_evicted) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";

@@ -13,6 +13,7 @@
 
 #include "control/config.hpp"
 #include "control/metrics.hpp"
+#include "control/port_stats.hpp"
 #include "control/protocol.hpp"
 #include "control/snapshot_builder.hpp"
 #include "dataplane/neighbour.hpp"
@@ -29,6 +30,7 @@ struct Runtime {
     std::vector<dp::Worker*> workers;
     std::vector<rte_ring*> slow_rings;  // [w]: worker w -> control
     std::vector<rte_ring*> ctl_tx;      // [w]: control -> worker w
+    std::vector<uint16_t> ports;        // the started DPDK ports (their statistics)
     rte_mempool* pool = nullptr;
     rte_rcu_qsbr* qsbr = nullptr;
     dp::NeighbourTable* neigh = nullptr;
@@ -118,6 +120,7 @@ private:
         last_reload_ok_ = ok;
     }
     std::unique_ptr<MetricsServer> metrics_;
+    std::unique_ptr<PortStats> port_stats_;  // read by the control thread only
     std::mutex metrics_mu_;
     std::string metrics_text_;
     uint64_t last_metrics_ms_ = 0;

@@ -331,13 +331,15 @@ void render_services(Exposition& e, const Status& st) {
 }
 
 // Known "other" worker counters; any other name gets a generic HELP.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kCounterHelp = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kCounterHelp = {{
     {"arp_replies", "ARP replies sent for the director's addresses and VIPs."},
     {"icmp_echo_replies", "ICMP echo replies sent (ping of the director's addresses and VIPs)."},
     {"icmp_errors_translated", "ICMP errors about tracked connections forwarded, translated."},
     {"tunnel_encapsulated", "Packets sent to tunnel real servers inside IP-in-IP."},
     {"tunnel_fragments", "Outer IP-in-IP fragments sent (packets too big for the tunnel MTU)."},
-    {"frag_needed_sent", "ICMP fragmentation-needed errors sent to clients (path MTU)."},
+    {"frag_needed_sent",
+     "ICMP fragmentation-needed errors sent (DF packets over a tunnel's or NAT's egress MTU)."},
+    {"nat_fragments", "IP fragments sent for NAT packets without DF over the egress MTU."},
     {"consumed", "Packets the director answered or handled itself rather than forwarding."},
 }};
 
@@ -348,6 +350,47 @@ std::string metric_name_part(std::string_view s) {
         out += ok ? c : '_';
     }
     return out;
+}
+
+// The DPDK ports: rte_eth_stats_get's counters and the kernel's drops in front of af_packet.
+void render_ports(Exposition& e, const std::vector<PortStatus>& ports) {
+    if (ports.empty()) {
+        return;
+    }
+    static constexpr std::array<Field<PortStatus>, 9> kPort = {{
+        {"lb_port_rx_packets_total", kCounter, "Frames the port delivered to the workers.",
+         [](const PortStatus& p) { return p.ipackets; }},
+        {"lb_port_tx_packets_total", kCounter, "Frames the port sent.",
+         [](const PortStatus& p) { return p.opackets; }},
+        {"lb_port_rx_bytes_total", kCounter, "Bytes the port delivered to the workers.",
+         [](const PortStatus& p) { return p.ibytes; }},
+        {"lb_port_tx_bytes_total", kCounter, "Bytes the port sent.",
+         [](const PortStatus& p) { return p.obytes; }},
+        {"lb_port_rx_missed_total", kCounter,
+         "Frames the port dropped because its receive queue was full (imissed).",
+         [](const PortStatus& p) { return p.imissed; }},
+        {"lb_port_rx_errors_total", kCounter, "Erroneous frames the port received (ierrors).",
+         [](const PortStatus& p) { return p.ierrors; }},
+        {"lb_port_rx_nombuf_total", kCounter,
+         "Receive mbuf allocation failures of the port (rx_nombuf).",
+         [](const PortStatus& p) { return p.rx_nombuf; }},
+        {"lb_port_rx_ring_drops_total", kCounter,
+         "net_af_packet: frames the kernel dropped because the port's receive ring was full.",
+         [](const PortStatus& p) { return p.rx_ring_drops; }},
+        {"lb_port_tx_errors_total", kCounter, "Frames the port failed to send (oerrors).",
+         [](const PortStatus& p) { return p.oerrors; }},
+    }};
+    std::vector<Labels> pl;
+    pl.reserve(ports.size());
+    for (const PortStatus& p : ports) {
+        pl.push_back(Labels{}.with("port", std::to_string(p.port)).with("device", p.name));
+    }
+    for (const Field<PortStatus>& f : kPort) {
+        e.family(f.name, f.type, f.help);
+        for (size_t i = 0; i < ports.size(); ++i) {
+            e.sample(f.name, pl[i], f.get(ports[i]));
+        }
+    }
 }
 
 void render_workers(Exposition& e, const Workers& ws, uint32_t status_capacity) {
@@ -455,6 +498,7 @@ void render_workers(Exposition& e, const Workers& ws, uint32_t status_capacity) 
     e.single("lb_mbuf_pool_in_use", kGauge,
              "Packet buffers (mbufs) taken from the pool (in rings, queues, caches, in flight).",
              ws.mbufs_in_use);
+    render_ports(e, ws.ports);
 }
 
 }  // namespace

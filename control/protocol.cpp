@@ -318,6 +318,7 @@ constexpr size_t kOpMin = 1 + 1 + 1 + 4 + 2 + 2 * kStringMin + 4 + 4 + 4 + 2 + 1
 constexpr size_t kConnMin = 1 + 1 + 3 * 4 + 3 * 2 + 1 + kStringMin + 4;
 constexpr size_t kPairMin = kStringMin + 8;
 constexpr size_t kWorkerMin = 4 + 8 * 8 + 4 + 4;
+constexpr size_t kPortMin = 2 + kStringMin + 9 * 8;
 
 void check_payload(const std::vector<uint8_t>& payload, const char* what) {
     if (payload.size() > kMaxPayload) {
@@ -497,6 +498,20 @@ std::vector<uint8_t> encode_workers(const Workers& ws) {
         put_pairs(w, x.counters, "counter");
         put_pairs(w, x.drops, "drop reason");
     }
+    w.count(ws.ports.size(), "ports");
+    for (const PortStatus& p : ws.ports) {
+        w.u16(p.port);
+        w.str(p.name, "port name");
+        w.u64(p.ipackets);
+        w.u64(p.opackets);
+        w.u64(p.ibytes);
+        w.u64(p.obytes);
+        w.u64(p.imissed);
+        w.u64(p.ierrors);
+        w.u64(p.rx_nombuf);
+        w.u64(p.oerrors);
+        w.u64(p.rx_ring_drops);
+    }
     return w.take();
 }
 
@@ -522,6 +537,26 @@ Workers decode_workers(const std::vector<uint8_t>& payload) {
         x.counters = get_pairs(r, "counter");
         x.drops = get_pairs(r, "drop reason");
         ws.workers.push_back(std::move(x));
+    }
+    const uint32_t np = r.count(kPortMin, "port count");
+    if (np > kMaxPortEntries) {
+        r.fail(std::to_string(np) + " ports, at most " + std::to_string(kMaxPortEntries));
+    }
+    ws.ports.reserve(np);
+    for (uint32_t i = 0; i < np; ++i) {
+        PortStatus p;
+        p.port = r.u16("port id");
+        p.name = r.str("port name");
+        p.ipackets = r.u64("ipackets");
+        p.opackets = r.u64("opackets");
+        p.ibytes = r.u64("ibytes");
+        p.obytes = r.u64("obytes");
+        p.imissed = r.u64("imissed");
+        p.ierrors = r.u64("ierrors");
+        p.rx_nombuf = r.u64("rx_nombuf");
+        p.oerrors = r.u64("oerrors");
+        p.rx_ring_drops = r.u64("rx_ring_drops");
+        ws.ports.push_back(std::move(p));
     }
     r.finish();
     return ws;

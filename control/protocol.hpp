@@ -13,7 +13,7 @@
 namespace lb::ctl {
 
 inline constexpr uint32_t kProtoMagic = 0x3143424c;  // "LBC1" read as little-endian u32
-inline constexpr uint16_t kProtoVersion = 2;
+inline constexpr uint16_t kProtoVersion = 3;  // 3: Workers carries the ports' statistics
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr size_t kFrameHeader = 12;
 inline constexpr uint32_t kMaxString = 4096;  // longest string any message may carry
@@ -95,10 +95,27 @@ struct WorkerStatus {
     std::vector<std::pair<std::string, uint64_t>> drops;     // drop reason -> count
 };
 
+// One DPDK port: rte_eth_stats_get's totals, plus what the kernel dropped in front of a
+// net_af_packet port (its PMD reports no imissed).
+struct PortStatus {
+    uint16_t port = 0;
+    std::string name;  // the ethdev name, "net_af_packet0"
+    uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
+    uint64_t imissed = 0, ierrors = 0, rx_nombuf = 0, oerrors = 0;
+    // net_af_packet: frames the kernel dropped because the port's receive ring was full
+    // (PACKET_STATISTICS tp_drops of its sockets); 0 for other drivers.
+    uint64_t rx_ring_drops = 0;
+
+    // Frames the port received but the workers never got.
+    uint64_t rx_lost() const { return imissed + ierrors + rx_nombuf + rx_ring_drops; }
+};
+
 struct Workers {
     uint64_t mbufs_total = 0, mbufs_in_use = 0;
     std::vector<WorkerStatus> workers;
+    std::vector<PortStatus> ports;  // since protocol version 3
 };
+inline constexpr uint32_t kMaxPortEntries = 1024;  // most ports a Workers reply may carry
 
 // Rates as IPVS estimates them: per second, an EWMA over 2-second samples.
 struct Rates {

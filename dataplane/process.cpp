@@ -641,7 +641,7 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
     wr32(o + 16, real);
     counters.tunnel_encapsulated.add(1);
     if (inner_len + 20u > ifc->mtu) {
-        send_fragments(m, r->port, mac, ifc->mac, ifc->mtu);
+        send_fragments(m, r->port, mac, ifc->mac, ifc->mtu, counters.tunnel_fragments);
         return;
     }
     wr16(o + 10, csum_full(o, 20));
@@ -649,12 +649,21 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
 }
 
 void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
-                            const rte_ether_addr& src_mac, uint16_t mtu) noexcept {
+                            const rte_ether_addr& src_mac, uint16_t mtu, Counter& sent) noexcept {
     const uint8_t* f = frame_of(m);
     const uint8_t* o = f + kEth;
-    const uint32_t payload = rte_be_to_cpu_16(rd16(o + 2)) - 20u;
-    const uint32_t chunk = (mtu - 20u) & ~7u;
-    const uint32_t n = (payload + chunk - 1) / chunk;
+    const uint32_t ihl = (o[0] & 0x0fu) * 4u;
+    const uint32_t payload = rte_be_to_cpu_16(rd16(o + 2)) - ihl;
+    const uint32_t chunk = mtu > ihl ? (mtu - ihl) & ~7u : 0;
+    // A fragment being fragmented again keeps its place (offset) and its MF.
+    const uint16_t field = rte_be_to_cpu_16(rd16(o + 6));
+    const uint32_t base = (field & 0x1fffu) * 8u;
+    const uint16_t last_more = field & 0x2000;
+    if (base + payload > 0xffffu) {
+        drop(m, Drop::Malformed);  // would end beyond the largest datagram
+        return;
+    }
+    const uint32_t n = chunk == 0 ? 0 : (payload + chunk - 1) / chunk;
     Staged& t = tx[port];
     if (chunk == 0 || t.n + n > t.pkts.size()) {
         drop(m, Drop::TxFull);
@@ -666,8 +675,8 @@ void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& ds
         const uint32_t len = std::min(chunk, payload - off);
         frags[k] = rte_pktmbuf_alloc(m->pool);
         uint8_t* g = frags[k] != nullptr
-                         ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(frags[k],
-                                                                          uint16_t(kEth + 20 + len)))
+                         ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(
+                               frags[k], uint16_t(kEth + ihl + len)))
                          : nullptr;
         if (g == nullptr) {
             for (uint32_t j = 0; j <= k; ++j) {
@@ -681,24 +690,47 @@ void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& ds
         std::memcpy(g + 6, src_mac.addr_bytes, 6);
         std::memcpy(g + 12, f + 12, 2);
         uint8_t* h = g + kEth;
-        std::memcpy(h, o, 20);
-        wr16(h + 2, rte_cpu_to_be_16(uint16_t(20 + len)));
-        const uint16_t more = k + 1 < n ? 0x2000 : 0;
-        wr16(h + 6, rte_cpu_to_be_16(uint16_t(more | (off / 8))));
+        std::memcpy(h, o, ihl);
+        if (k != 0) {
+            // RFC 791: only the options with the copied flag go into the later fragments; the
+            // others become NOPs (Linux's ip_options_fragment).
+            for (uint32_t i = 20; i < ihl;) {
+                const uint8_t type = h[i];
+                if (type == 0) {
+                    break;  // end of the option list
+                }
+                if (type == 1) {
+                    ++i;
+                    continue;
+                }
+                const uint32_t olen = i + 1 < ihl ? h[i + 1] : 0;
+                if (olen < 2 || i + olen > ihl) {
+                    std::memset(h + i, 1, ihl - i);
+                    break;
+                }
+                if ((type & 0x80) == 0) {
+                    std::memset(h + i, 1, olen);
+                }
+                i += olen;
+            }
+        }
+        wr16(h + 2, rte_cpu_to_be_16(uint16_t(ihl + len)));
+        const uint16_t more = k + 1 < n ? 0x2000 : last_more;
+        wr16(h + 6, rte_cpu_to_be_16(uint16_t(more | ((base + off) / 8))));
         wr16(h + 10, 0);
-        wr16(h + 10, csum_full(h, 20));
-        std::memcpy(h + 20, o + 20 + off, len);
+        wr16(h + 10, csum_full(h, uint16_t(ihl)));
+        std::memcpy(h + ihl, o + ihl + off, len);
     }
     for (uint32_t k = 0; k < n; ++k) {
         t.pkts[t.n++] = frags[k];
     }
-    counters.tunnel_fragments.add(n);
+    sent.add(n);
     counters.consumed.add(1);  // the original: its bytes left in the fragments
     rte_pktmbuf_free(m);
 }
 
 void Worker::send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_len,
-                              uint16_t mtu) noexcept {
+                              uint16_t mtu, rte_be32_t from) noexcept {
     // RFC 1812 4.3.2.3: quote as much of the packet as fits in 576 bytes.
     const uint16_t quote = std::min<uint16_t>(inner_len, 576 - 28);
     rte_pktmbuf_trim(m, uint16_t(inner_len - quote));
@@ -717,7 +749,11 @@ void Worker::send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_
     ip[8] = 64;
     ip[9] = IPPROTO_ICMP;
     wr16(ip + 10, 0);
-    std::memcpy(ip + 12, q + 16, 4);  // from the address the client wrote to: the VIP
+    if (from != 0) {
+        wr32(ip + 12, from);
+    } else {
+        std::memcpy(ip + 12, q + 16, 4);  // from the address the client wrote to: the VIP
+    }
     std::memcpy(ip + 16, q + 12, 4);  // to the client
     wr16(ip + 10, csum_full(ip, 20));
     uint8_t* icmp = ip + 20;
@@ -729,6 +765,50 @@ void Worker::send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_
     wr16(icmp + 2, csum_full(icmp, 8u + quote));
     counters.frag_needed_sent.add(1);
     send_ipv4(snap, m, rd32(ip + 16));
+}
+
+const Route* Worker::nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst,
+                               rte_be32_t icmp_from, bool may_answer) noexcept {
+    const Route* r = snap.route(dst);
+    const Interface* ifc = r != nullptr ? snap.interface_of(r->port) : nullptr;
+    if (ifc == nullptr) {
+        drop(m, Drop::NoRoute);
+        return nullptr;
+    }
+    const uint8_t* ip = frame_of(m) + kEth;
+    const uint16_t len = rte_be_to_cpu_16(rd16(ip + 2));
+    if (len <= ifc->mtu || (ip[6] & 0x40) == 0) {
+        return r;
+    }
+    if (!may_answer) {
+        drop(m, Drop::TooBig);
+        return nullptr;
+    }
+    // Ethernet padding is not part of the quoted packet.
+    rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - kEth - len));
+    send_frag_needed(snap, m, len, ifc->mtu, icmp_from);
+    return nullptr;
+}
+
+void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r,
+                      rte_be32_t dst) noexcept {
+    const Interface& ifc = *snap.interface_of(r.port);  // nat_route found it
+    const rte_be32_t next_hop = r.gateway != 0 ? r.gateway : dst;
+    const uint16_t len = rte_be_to_cpu_16(rd16(frame_of(m) + kEth + 2));
+    if (len <= ifc.mtu) {
+        stage_l2(m, r.port, ifc, next_hop);
+        return;
+    }
+    // Over the MTU without DF: fragments, as the kernel's ip_fragment makes them for IPVS.
+    rte_ether_addr mac;
+    if (!neigh_.lookup(next_hop, mac)) {
+        // Fragments are not held: ask for the MAC and let the sender retry.
+        slow_msg(SlowMsg::Resolve, r.port, next_hop, nullptr);
+        drop(m, Drop::NoNeighbour);
+        return;
+    }
+    rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - kEth - len));
+    send_fragments(m, r.port, mac, ifc.mac, ifc.mtu, counters.nat_fragments);
 }
 
 void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
@@ -872,13 +952,18 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     if (p.frag_first) {
         note_fragment(p, FragAction::NatIn, c.real_ip, 0, c);
     }
+    // Over the egress MTU with DF: fragmentation-needed from the VIP, as IPVS answers.
+    const Route* r = nat_route(snap, m, c.real_ip, 0, true);
+    if (r == nullptr) {
+        return;
+    }
     decrement_ttl(ip);
     uint8_t* l4 = f + p.l4_off;
     const bool udp = p.proto == IPPROTO_UDP;
     uint8_t* l4c = l4 + l4_csum_off(p.proto);
     rewrite_addr(ip + 16, ip + 10, l4c, udp, c.real_ip);
     rewrite_port(l4 + 2, l4c, udp, c.real_port);
-    send_ipv4(snap, m, c.real_ip);
+    xmit_nat(snap, m, *r, c.real_ip);
 }
 
 void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
@@ -898,7 +983,7 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     }
     uint8_t* f = frame_of(m);
     uint8_t* ip = f + kEth;
-    if (!decrement_ttl(ip)) {
+    if (ip[8] <= 1) {
         drop(m, Drop::TtlExceeded);
         return;
     }
@@ -920,9 +1005,16 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     if (p.frag_first) {
         note_fragment(p, FragAction::NatOut, c.vip, 0, c);
     }
+    // Over the egress MTU with DF: fragmentation-needed to the real, from the address it sent
+    // to (the kernel's ip_forward does so before IPVS sees a reply).
+    const Route* r = nat_route(snap, m, c.client_ip, snap.interface_of(m->port)->addr, true);
+    if (r == nullptr) {
+        return;
+    }
+    decrement_ttl(ip);
     rewrite_addr(ip + 12, ip + 10, l4c, udp, c.vip);
     rewrite_port(l4, l4c, udp, c.vport);
-    send_ipv4(snap, m, c.client_ip);
+    xmit_nat(snap, m, *r, c.client_ip);
 }
 
 uint32_t Worker::frag_slot(rte_be32_t src, rte_be32_t dst, rte_be16_t id,
@@ -958,14 +1050,21 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
     counters.fragments_forwarded.add(1);
     switch (n.action) {
     case FragAction::NatIn:
-    case FragAction::NatOut:
-        if (!decrement_ttl(ip)) {
+    case FragAction::NatOut: {
+        if (ip[8] <= 1) {
             drop(m, Drop::TtlExceeded);
             return;
         }
+        const rte_be32_t dst = out ? p.dst : n.addr;
+        const Route* r = nat_route(snap, m, dst, out ? snap.interface_of(m->port)->addr : 0, true);
+        if (r == nullptr) {
+            return;
+        }
+        decrement_ttl(ip);
         rewrite_addr(ip + (out ? 12 : 16), ip + 10, nullptr, false, n.addr);
-        send_ipv4(snap, m, out ? p.dst : n.addr);
+        xmit_nat(snap, m, *r, dst);
         return;
+    }
     case FragAction::Tunnel: xmit_tunnel(snap, m, n.addr, n.tunnel_src, false); return;
     case FragAction::Route: xmit_dr(snap, m, n.addr); return;
     }
@@ -1027,7 +1126,11 @@ void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it
     wr16(icmp + 2, 0);
     wr16(icmp + 2, csum_full(icmp, it.p.l4_len));
     counters.icmp_errors_translated.add(1);
-    send_ipv4(snap, m, to_vip ? c.real_ip : c.client_ip);
+    // No ICMP error answers an ICMP error: over the egress MTU with DF, it is dropped.
+    const rte_be32_t dst = to_vip ? c.real_ip : c.client_ip;
+    if (const Route* r = nat_route(snap, m, dst, 0, false)) {
+        xmit_nat(snap, m, *r, dst);
+    }
 }
 
 }  // namespace lb::dp

@@ -82,7 +82,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter arp_replies, icmp_echo_replies, icmp_errors_translated;
     Counter tunnel_encapsulated;  // packets sent IP-in-IP (a fragmented one counts once)
     Counter tunnel_fragments;     // outer fragments sent for tunnel packets over the egress MTU
-    Counter frag_needed_sent;     // ICMP fragmentation-needed sent to clients (tunnel MTU)
+    Counter frag_needed_sent;     // ICMP fragmentation-needed sent (DF, over a tunnel/NAT MTU)
+    Counter nat_fragments;        // fragments sent for NAT packets (without DF) over the egress MTU
     Counter fragments_forwarded;  // later fragments sent after their first one
     Counter conns_evicted;        // half-open connections evicted for a new one (table full)
     Counter consumed;  // frames taken in by the director itself (ARP replies it learns from)

@@ -162,10 +162,22 @@ private:
     // a DF packet over the egress MTU gets ICMP fragmentation-needed (false for ICMP errors).
     void xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real, rte_be32_t tunnel_src,
                      bool answer_too_big) noexcept;
-    void send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_len,
-                          uint16_t mtu) noexcept;
+    // Turns m, the packet as received (inner_len bytes after the Ethernet header), into ICMP
+    // fragmentation-needed (next-hop MTU mtu) to its source, from `from` (0: the address the
+    // packet was sent to).
+    void send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_len, uint16_t mtu,
+                          rte_be32_t from = 0) noexcept;
+    // Sends m's IP packet as fragments of at most mtu bytes (a fragment keeps its offset and
+    // MF; options without the copied flag only in the first); `sent` counts them.
     void send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
-                        const rte_ether_addr& src_mac, uint16_t mtu) noexcept;
+                        const rte_ether_addr& src_mac, uint16_t mtu, Counter& sent) noexcept;
+    // NAT, before the rewrite: the route to dst, or nullptr when m was consumed: no route, or
+    // over the egress MTU with DF set, answered with fragmentation-needed from icmp_from (0: the
+    // address m was sent to) or, if !may_answer (an ICMP error), dropped as too_big.
+    const Route* nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst,
+                           rte_be32_t icmp_from, bool may_answer) noexcept;
+    // NAT, after the rewrite: sends m toward dst by r, as fragments if it exceeds the MTU.
+    void xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be32_t dst) noexcept;
     // The live connection of k (hash h) in direction `want`; `cand` is the burst's candidate
     // for h (kNoCandidate: none looked up).
     static constexpr uint32_t kNoCandidate = ConnTable::kNone - 1;

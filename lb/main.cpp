@@ -311,6 +311,7 @@ int run(const Args& args, lb::ctl::Config cfg) {
                 }
             }
             rt.pool = dp.pool;
+            rt.ports = dp.ports;
             rt.qsbr = dp.qsbr;
             rt.neigh = &dp.neigh;
             rt.snapshot = &dp.snapshot;

@@ -1201,6 +1201,75 @@ std::string format_timeout(const Status& status) {
            std::to_string(status.tcpfin_timeout) + " " + std::to_string(status.udp_timeout) + "\n";
 }
 
+std::string format_ports(const std::vector<PortStatus>& ports) {
+    if (ports.empty()) {
+        return "";
+    }
+    using Get = uint64_t (*)(const PortStatus&);
+    static constexpr std::pair<const char*, Get> kRows[] = {
+        {"ipackets", [](const PortStatus& p) { return p.ipackets; }},
+        {"opackets", [](const PortStatus& p) { return p.opackets; }},
+        {"ibytes", [](const PortStatus& p) { return p.ibytes; }},
+        {"obytes", [](const PortStatus& p) { return p.obytes; }},
+        {"imissed", [](const PortStatus& p) { return p.imissed; }},
+        {"ierrors", [](const PortStatus& p) { return p.ierrors; }},
+        {"rx_nombuf", [](const PortStatus& p) { return p.rx_nombuf; }},
+        {"rx_ring_drops", [](const PortStatus& p) { return p.rx_ring_drops; }},
+        {"rx_lost", [](const PortStatus& p) { return p.rx_lost(); }},
+        {"oerrors", [](const PortStatus& p) { return p.oerrors; }},
+    };
+    const bool total = ports.size() > 1;
+    std::vector<std::string> heads;
+    std::vector<std::string> names;
+    for (const PortStatus& p : ports) {
+        heads.push_back("port " + std::to_string(p.port));
+        names.push_back(p.name.empty() ? "-" : p.name);
+    }
+    if (total) {
+        heads.emplace_back("total");
+        names.emplace_back("");
+    }
+    std::vector<std::vector<std::string>> values;
+    size_t name_w = std::string("port counter").size() + 1;
+    size_t num_w = 12;
+    for (const auto& [name, get] : kRows) {
+        name_w = std::max(name_w, std::string(name).size() + 3);
+        std::vector<std::string> row;
+        uint64_t sum = 0;
+        for (const PortStatus& p : ports) {
+            sum += get(p);
+            row.push_back(std::to_string(get(p)));
+        }
+        if (total) {
+            row.push_back(std::to_string(sum));
+        }
+        values.push_back(std::move(row));
+    }
+    for (size_t i = 0; i < heads.size(); ++i) {
+        num_w = std::max({num_w, heads[i].size() + 1, names[i].size() + 1});
+        for (const auto& row : values) {
+            num_w = std::max(num_w, row[i].size() + 1);
+        }
+    }
+    std::string out = pad_right("port counter", name_w);
+    for (const std::string& h : heads) {
+        out += pad_left(h, num_w);
+    }
+    out += "\n" + pad_right("  device", name_w);
+    for (const std::string& n : names) {
+        out += pad_left(n, num_w);
+    }
+    out += "\n";
+    for (size_t r = 0; r < values.size(); ++r) {
+        out += pad_right(std::string("  ") + kRows[r].first, name_w);
+        for (const std::string& v : values[r]) {
+            out += pad_left(v, num_w);
+        }
+        out += "\n";
+    }
+    return out;
+}
+
 std::string format_workers(const Workers& w) {
     struct Row {
         std::string name;
@@ -1279,6 +1348,7 @@ std::string format_workers(const Workers& w) {
     if (first_drop == rows.size()) {
         head("drop reason");
     }
+    out += format_ports(w.ports);
     return out;
 }
 
@@ -1383,9 +1453,27 @@ std::string json_workers(const Workers& w) {
             {"drops", std::move(drops)},
         });
     }
+    Json ports = Json::array();
+    for (const PortStatus& p : w.ports) {
+        ports.push_back(Json{
+            {"port", p.port},
+            {"name", p.name},
+            {"ipackets", p.ipackets},
+            {"opackets", p.opackets},
+            {"ibytes", p.ibytes},
+            {"obytes", p.obytes},
+            {"imissed", p.imissed},
+            {"ierrors", p.ierrors},
+            {"rx_nombuf", p.rx_nombuf},
+            {"rx_ring_drops", p.rx_ring_drops},
+            {"rx_lost", p.rx_lost()},
+            {"oerrors", p.oerrors},
+        });
+    }
     return dump(Json{{"mbufs_total", w.mbufs_total},
                      {"mbufs_in_use", w.mbufs_in_use},
-                     {"workers", std::move(workers)}});
+                     {"workers", std::move(workers)},
+                     {"ports", std::move(ports)}});
 }
 
 std::string usage_text() {

@@ -214,6 +214,10 @@ std::string format_timeout(const Status& status);
 // lbctl --workers: the mbuf pool, then one column per worker (and a total), one row per counter
 // and then per drop reason.
 std::string format_workers(const Workers& workers);
+// The ports' table that ends format_workers ("" without ports): rte_eth_stats_get's counters,
+// rx_ring_drops (net_af_packet: frames the kernel dropped, the ring full) and rx_lost, their sum
+// with imissed, ierrors and rx_nombuf.
+std::string format_ports(const std::vector<PortStatus>& ports);
 
 // --json: one document (and '\n') per listing. Services: every field of the status whatever the
 // table format, filtered by opts.service and sorted unless --nosort. Throws "No such service"

@@ -476,7 +476,7 @@ GARBAGE_PY='
 import os, random, socket, struct, sys, threading
 path = sys.argv[1]
 rnd = random.Random(int(sys.argv[2]))
-HEAD = struct.pack("<IHH", 0x3143424c, 2, 1)  # magic "LBC1", version 2, GetStatus
+HEAD = struct.pack("<IHH", 0x3143424c, 3, 1)  # magic "LBC1", version 3, GetStatus
 res = {"written": 0, "failed": 0}
 lock = threading.Lock()
 def conn():

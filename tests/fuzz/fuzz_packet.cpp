@@ -336,7 +336,8 @@ struct Harness {
         const uint64_t redirected = l.redir_taken + redir_now;
         CHECK(wk.counters.redirected_out.get() == redirected, long(redirected));
         const uint64_t out = drops + wk.counters.consumed.get() + l.tx_taken + tx_now -
-                             wk.counters.tunnel_fragments.get() + redirected + wk.held();
+                             wk.counters.tunnel_fragments.get() - wk.counters.nat_fragments.get() +
+                             redirected + wk.held();
         CHECK(out == l.in, long(out), long(l.in));
     }
 

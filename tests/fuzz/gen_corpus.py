@@ -251,7 +251,7 @@ def config_seeds():
 
 # ---- fuzz_protocol --------------------------------------------------------------------------
 
-MAGIC, VERSION = 0x3143424C, 2
+MAGIC, VERSION = 0x3143424C, 3
 GET_STATUS, RELOAD, APPLY, GET_CONNS, GET_WORKERS, WRITE_CONFIG = 1, 2, 3, 4, 5, 6
 STATUS, CONNECTIONS, WORKERS, OK, ERROR = 101, 102, 103, 104, 199
 
@@ -294,7 +294,9 @@ def connections():
 def workers():
     w = struct.pack("<I8Q", 1, 10, 9, 0, 0, 3, 1, 2, 64) + struct.pack("<I", 1) + s("arp_replies") + \
         struct.pack("<Q", 2) + struct.pack("<I", 1) + s("malformed") + struct.pack("<Q", 1)
-    return struct.pack("<QQI", 65535, 100, 1) + w
+    port = struct.pack("<H", 0) + s("net_af_packet0") + struct.pack("<9Q", 10, 9, 640, 576, 0,
+                                                                     0, 0, 0, 3)
+    return struct.pack("<QQI", 65535, 100, 1) + w + struct.pack("<I", 1) + port
 
 
 def protocol_seeds():

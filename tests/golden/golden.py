@@ -281,19 +281,59 @@ def tun_fragments(frame, real, next_hop_mac, tunnel_src, mtu, eth_src=P1_MAC):
     return frames
 
 
-def frag_needed_reply(frame, mtu, client_mac, eth_src=P0_MAC):
+def frag_needed_reply(frame, mtu, client_mac, eth_src=P0_MAC, overhead=20, src=None):
     """lb's answer to a DF `frame` whose tunnel packet exceeds the egress `mtu`: Ether(client's
     or its gateway's MAC <- eth_src) / IPv4(TOS 0xc0, ID 0, no flags, TTL 64, protocol 1,
     src = the packet's destination (the VIP), dst = its source) / ICMP(3, 4, next-hop MTU =
-    mtu - 20) / the received IP packet, at most 548 bytes of it. Raw bytes."""
+    mtu - 20) / the received IP packet, at most 548 bytes of it. Raw bytes.
+    NAT: overhead 0 (no tunnel header), and for a real's reply src = lb's inside address."""
     inner = ip_of(frame)
     quoted = inner[:ICMP_QUOTE_MAX]
-    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu - 20) + quoted
+    icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu - overhead) + quoted
     icmp = icmp[:2] + _csum(icmp).to_bytes(2, "big") + icmp[4:]
-    src = ".".join(str(b) for b in inner[16:20])
+    src = src or ".".join(str(b) for b in inner[16:20])
     dst = ".".join(str(b) for b in inner[12:16])
     ip = ipv4_header(20 + len(icmp), 0, 0, 64, 1, src, dst, tos=0xC0)
     return eth_header(client_mac, eth_src) + ip + icmp
+
+
+def ip_fragments(frame, mtu):
+    """The fragments lb sends for `frame` (as it leaves lb: Ethernet header and IP packet, DF
+    clear) whose IP packet exceeds the egress `mtu`, as the kernel's ip_fragment cuts them:
+    (mtu - IHL) rounded down to 8 bytes of payload per fragment, the header on each with its
+    own total length, offset (continuing the packet's own) and checksum, MF on all but the
+    last (which keeps the packet's MF), options without the copied flag replaced by NOPs after
+    the first. A list of raw frames."""
+    raw = bytes(frame)
+    eth, ip = raw[:14], raw[14:]
+    ihl = (ip[0] & 0x0F) * 4
+    ip = ip[:int.from_bytes(ip[2:4], "big")]
+    field = int.from_bytes(ip[6:8], "big")
+    assert not field & 0x4000 and len(ip) > mtu
+    base, last_more = (field & 0x1FFF) * 8, field & 0x2000
+    data = ip[ihl:]
+    chunk = ((mtu - ihl) // 8) * 8
+    frames = []
+    for off in range(0, len(data), chunk):
+        piece = data[off:off + chunk]
+        more = 0x2000 if off + chunk < len(data) else last_more
+        hdr = bytearray(ip[:ihl])
+        if off:
+            i = 20
+            while i < ihl and hdr[i] != 0:
+                if hdr[i] == 1:
+                    i += 1
+                    continue
+                n = hdr[i + 1]
+                if not hdr[i] & 0x80:
+                    hdr[i:i + n] = b"\x01" * n
+                i += n
+        hdr[2:4] = (ihl + len(piece)).to_bytes(2, "big")
+        hdr[6:8] = (more | (base + off) // 8).to_bytes(2, "big")
+        hdr[10:12] = b"\x00\x00"
+        hdr[10:12] = _csum(bytes(hdr)).to_bytes(2, "big")
+        frames.append(eth + bytes(hdr) + piece)
+    return frames
 
 
 def dr(frame, real_mac, eth_src=P1_MAC):

@@ -1222,3 +1222,57 @@ TEST_CASE("lbctl --help documents every verb and option", "[lbctl]") {
         CHECK(line.size() <= 100);
     }
 }
+
+TEST_CASE("lbctl --workers: the ports' table and JSON", "[lbctl]") {
+    Workers ws;
+    ws.mbufs_total = 1023;
+    ws.mbufs_in_use = 300;
+    ws.workers.push_back(WorkerStatus{});
+    ws.workers[0].lcore = 1;
+    PortStatus p;
+    p.port = 0;
+    p.name = "net_af_packet0";
+    p.ipackets = 120000;
+    p.opackets = 119000;
+    p.ibytes = 168000000;
+    p.obytes = 166600000;
+    p.rx_nombuf = 2;
+    p.rx_ring_drops = 40123;
+    p.oerrors = 1;
+    ws.ports.push_back(p);
+    p = PortStatus{};
+    p.port = 1;
+    p.name = "net_af_packet1";
+    p.ipackets = 5;
+    p.imissed = 7;
+    p.ierrors = 1;
+    ws.ports.push_back(p);
+    const std::string expect =
+        "port counter             port 0         port 1          total\n"
+        "  device         net_af_packet0 net_af_packet1               \n"
+        "  ipackets               120000              5         120005\n"
+        "  opackets               119000              0         119000\n"
+        "  ibytes              168000000              0      168000000\n"
+        "  obytes              166600000              0      166600000\n"
+        "  imissed                     0              7              7\n"
+        "  ierrors                     0              1              1\n"
+        "  rx_nombuf                   2              0              2\n"
+        "  rx_ring_drops           40123              0          40123\n"
+        "  rx_lost                 40125              8          40133\n"
+        "  oerrors                     1              0              1\n";
+    CHECK(format_ports(ws.ports) == expect);
+    CHECK_THAT(format_workers(ws), Catch::EndsWith(expect));
+    CHECK_THAT(format_workers(ws), Catch::StartsWith("Workers: 1, mbufs in use 300 of 1023\n"));
+    CHECK(format_ports({}).empty());
+
+    const auto j = nlohmann::json::parse(json_workers(ws));
+    REQUIRE(j["ports"].size() == 2);
+    CHECK(j["ports"][0]["port"] == 0);
+    CHECK(j["ports"][0]["name"] == "net_af_packet0");
+    CHECK(j["ports"][0]["rx_ring_drops"] == 40123);
+    CHECK(j["ports"][0]["rx_lost"] == 40125);
+    CHECK(j["ports"][0]["obytes"] == 166600000);
+    CHECK(j["ports"][1]["imissed"] == 7);
+    CHECK(j["ports"][1]["rx_lost"] == 8);
+    CHECK(nlohmann::json::parse(json_workers(Workers{}))["ports"].empty());
+}

@@ -528,3 +528,48 @@ TEST_CASE("metrics server: destructor is prompt with open connections", "[metric
         }
     }
 }
+
+TEST_CASE("metrics: the ports' statistics", "[metrics]") {
+    Workers ws = sample_workers();
+    PortStatus p0;
+    p0.port = 0;
+    p0.name = "net_af_packet0";
+    p0.ipackets = 1000;
+    p0.opackets = 900;
+    p0.ibytes = 64000;
+    p0.obytes = 57600;
+    p0.imissed = 1;
+    p0.ierrors = 2;
+    p0.rx_nombuf = 3;
+    p0.oerrors = 4;
+    p0.rx_ring_drops = 5;
+    PortStatus p1;
+    p1.port = 1;
+    p1.name = "net_pcap\"1";
+    p1.ipackets = 7;
+    ws.ports = {p0, p1};
+    const std::string t = render_metrics(sample_status(), ws, sample_extra());
+    check_well_formed(t);
+    const std::string l0 = R"({port="0",device="net_af_packet0"})";
+    for (const std::string& l : std::vector<std::string>{
+             "# TYPE lb_port_rx_packets_total counter",
+             "lb_port_rx_packets_total" + l0 + " 1000",
+             "lb_port_tx_packets_total" + l0 + " 900",
+             "lb_port_rx_bytes_total" + l0 + " 64000",
+             "lb_port_tx_bytes_total" + l0 + " 57600",
+             "lb_port_rx_missed_total" + l0 + " 1",
+             "lb_port_rx_errors_total" + l0 + " 2",
+             "lb_port_rx_nombuf_total" + l0 + " 3",
+             "lb_port_tx_errors_total" + l0 + " 4",
+             "lb_port_rx_ring_drops_total" + l0 + " 5",
+             R"(lb_port_rx_packets_total{port="1",device="net_pcap\"1"} 7)",
+             R"(lb_port_rx_ring_drops_total{port="1",device="net_pcap\"1"} 0)",
+             "lb_mbuf_pool_in_use 100",
+         }) {
+        INFO(l);
+        CHECK(has_line(t, l));
+    }
+    // Without ports (a build without DPDK ports, lbctl's tests): no port family at all.
+    CHECK(render_metrics(sample_status(), sample_workers(), sample_extra()).find("lb_port_") ==
+          std::string::npos);
+}

@@ -814,11 +814,11 @@ TEST_CASE("process: fragments follow their first fragment", "[process][frag]") {
     first.frag = 0x2000;  // MF, offset 0
     first.payload = Bytes(1472, 0x11);
     Bytes f1 = first.build();
-    f1[14 + 20 + 4] = 0x0b;  // UDP length 3000: the whole datagram's
-    f1[14 + 20 + 5] = 0xb8;
+    f1[14 + 20 + 4] = 0x0b;  // UDP length 2960: the whole datagram's
+    f1[14 + 20 + 5] = 0x90;
     Pkt later = first;
     later.frag = 185;  // offset 1480, last
-    later.payload = Bytes(1520, 0x22);
+    later.payload = Bytes(1480 - 8, 0x22);  // (the builder writes a UDP header in it too)
     Pkt stray = later;
     stray.ip_id = 0x4343;  // its first never came
     fx.send({f1, later.build(), stray.build()}, 0);
@@ -928,4 +928,188 @@ TEST_CASE("process: a neighbour's new MAC is used at once (the worker's cache fo
     fx.send({a2.build()}, 0);
     CHECK(fx.take(1).empty());
     CHECK(fx.w->held() == 1);
+}
+
+namespace {
+
+// NAT with a smaller inside MTU (1400) and a route beyond the inside router.
+const char* kNatMtuConfig = R"(
+eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "198.51.100.1/24"; mac = "02:00:00:00:00:01"; },
+               { port = 1; address = "10.10.0.1/24"; mac = "02:00:00:00:01:01"; mtu = 1400; } );
+connections = { capacity = 64; };
+services = (
+  { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "rr";
+    reals = ( { address = "10.10.0.2"; port = 8080; forward = "nat"; } ); },
+  { vip = "198.51.100.10"; port = 53; protocol = "udp"; scheduler = "rr";
+    reals = ( { address = "10.10.0.2"; port = 5353; forward = "nat"; } ); },
+  { vip = "198.51.100.10"; port = 54; protocol = "udp"; scheduler = "rr";
+    reals = ( { address = "10.10.0.9"; port = 5353; forward = "nat"; } ); }
+);
+)";
+
+Pkt nat_udp(size_t ip_len, uint16_t frag, uint16_t id) {
+    Pkt u;
+    u.proto = 17;
+    u.dport = 53;
+    u.sport = 33333;
+    u.ip_id = id;
+    u.frag = frag;
+    u.payload = Bytes(ip_len - 28, 0);
+    for (size_t i = 0; i < u.payload.size(); ++i) {
+        u.payload[i] = uint8_t(i * 13 + id);
+    }
+    return u;
+}
+
+}  // namespace
+
+TEST_CASE("process: NAT over the egress MTU with DF answers fragmentation-needed",
+          "[process][nat][mtu]") {
+    Fixture fx(1, 0, 64, kNatMtuConfig);
+    // 1400 bytes fit exactly; 1401 with DF do not: ICMP 3/4 from the VIP with MTU 1400, the
+    // packet quoted as it arrived (548 bytes of it), nothing to the real.
+    const Bytes fits = nat_udp(1400, 0x4000, 1).build();
+    const Bytes big = nat_udp(1401, 0x4000, 2).build();
+    fx.send({fits, big}, 0);
+    const auto in = fx.take(1);
+    REQUIRE(in.size() == 1);
+    CHECK(in[0].size() == 14 + 1400);
+    const auto back = fx.take(0);
+    REQUIRE(back.size() == 1);
+    const Bytes& e = back[0];
+    REQUIRE(e.size() == 14 + 576);
+    CHECK(Bytes(e.begin(), e.begin() + 6) == Bytes{0x02, 0, 0, 0, 0, 0x02});  // the client
+    CHECK(e[23] == 1);
+    CHECK(lb::dp::csum_full(e.data() + 14, 20) == 0);
+    uint32_t src, dst;
+    std::memcpy(&src, &e[26], 4);
+    std::memcpy(&dst, &e[30], 4);
+    CHECK(src == ip("198.51.100.10"));
+    CHECK(dst == ip("198.51.100.2"));
+    CHECK(e[34] == 3);
+    CHECK(e[35] == 4);
+    CHECK(be16_at(e, 40) == 1400);
+    CHECK(lb::dp::csum_full(e.data() + 34, 576 - 20) == 0);
+    CHECK(Bytes(e.begin() + 42, e.end()) == Bytes(big.begin() + 14, big.begin() + 14 + 548));
+    CHECK(fx.w->counters.frag_needed_sent.get() == 1);
+    CHECK(fx.w->counters.nat_fragments.get() == 0);
+    CHECK(fx.w->counters.tx.get() == 0);  // counted when the staged frames are taken
+
+    // A reply from the real over the outside MTU (1500) with DF: fragmentation-needed to the
+    // real, from the director's inside address, quoting the reply as the real sent it.
+    Pkt r = nat_udp(1501, 0x4000, 3);
+    r.src = ip("10.10.0.2");
+    r.sport = 5353;
+    r.dst = ip("198.51.100.2");
+    r.dport = 33333;
+    r.src_mac = {{0x02, 0, 0, 0, 1, 0x12}};
+    r.dst_mac = kPortMac1;
+    const Bytes reply = r.build();
+    fx.send({reply}, 1);
+    CHECK(fx.take(0).empty());
+    const auto to_real = fx.take(1);
+    REQUIRE(to_real.size() == 1);
+    const Bytes& q = to_real[0];
+    CHECK(Bytes(q.begin(), q.begin() + 6) == Bytes{0x02, 0, 0, 0, 1, 0x12});
+    std::memcpy(&src, &q[26], 4);
+    std::memcpy(&dst, &q[30], 4);
+    CHECK(src == ip("10.10.0.1"));
+    CHECK(dst == ip("10.10.0.2"));
+    CHECK(be16_at(q, 40) == 1500);
+    CHECK(Bytes(q.begin() + 42, q.end()) == Bytes(reply.begin() + 14, reply.begin() + 14 + 548));
+    CHECK(fx.w->counters.frag_needed_sent.get() == 2);
+}
+
+TEST_CASE("process: NAT over the egress MTU without DF is fragmented", "[process][nat][mtu]") {
+    Fixture fx(1, 0, 64, kNatMtuConfig);
+    // 2000 bytes (an mbuf holds no more), no DF, to the real behind MTU 1400: 1376 + 604
+    // bytes of payload.
+    const Bytes in = nat_udp(2000, 0, 0x77).build();
+    // A first fragment (MF) of a bigger datagram: the last piece keeps MF.
+    const Bytes first = nat_udp(1500, 0x2000, 0x78).build();
+    // Its later fragment (offset 1480, the last), also over the MTU: the offsets continue.
+    const Bytes later = nat_udp(1500, 185, 0x78).build();
+    // Options: record route (not copied) and a copied one (type 0x94, router alert): the
+    // later pieces carry NOPs where record route was.
+    Pkt opt = nat_udp(1500, 0x2000, 0x79);
+    opt.ip_options = {7, 7, 4, 0, 0, 0, 0, 0x94, 4, 0, 0, 0};
+    opt.payload.resize(1500 - 32 - 8);
+    fx.send({in, first, later, opt.build()}, 0);
+    const auto out = fx.take(1);
+    REQUIRE(out.size() == 4 * 2);
+    Bytes whole;
+    for (size_t k = 0; k < 2; ++k) {
+        const Bytes& f = out[k];
+        CHECK(Bytes(f.begin(), f.begin() + 6) == Bytes{0x02, 0, 0, 0, 1, 0x12});
+        CHECK(Bytes(f.begin() + 6, f.begin() + 12) == Bytes{0x02, 0, 0, 0, 1, 0x01});
+        CHECK(lb::dp::csum_full(f.data() + 14, 20) == 0);
+        CHECK(be16_at(f, 16) == f.size() - 14);
+        CHECK(be16_at(f, 18) == 0x77);
+        CHECK(be16_at(f, 20) == (k == 0 ? 0x2000 : 1376 / 8));
+        CHECK(f[22] == 63);
+        uint32_t dst;
+        std::memcpy(&dst, &f[30], 4);
+        CHECK(dst == ip("10.10.0.2"));
+        whole.insert(whole.end(), f.begin() + 34, f.end());
+    }
+    CHECK(out[0].size() == 14 + 20 + 1376);  // a multiple of 8 bytes of payload
+    CHECK(out[1].size() == 14 + 20 + 604);
+    // The transport header was rewritten before the split: port 5353 and a checksum that
+    // is right for the whole datagram as the real sees it.
+    REQUIRE(whole.size() == 1980);
+    CHECK(Bytes(whole.begin() + 8, whole.end()) == Bytes(in.begin() + 42, in.end()));
+    {
+        Pkt expect = nat_udp(2000, 0, 0x77);
+        expect.dst = ip("10.10.0.2");
+        expect.dport = 5353;
+        expect.ttl = 63;
+        const Bytes eb = expect.build();
+        CHECK(Bytes(whole.begin(), whole.begin() + 8) == Bytes(eb.begin() + 34, eb.begin() + 42));
+    }
+    CHECK(be16_at(out[2], 20) == 0x2000);
+    CHECK(be16_at(out[3], 20) == (0x2000 | 1376 / 8));  // MF kept on the last piece
+    CHECK(be16_at(out[3], 16) == 20 + 1480 - 1376);
+    CHECK(be16_at(out[4], 20) == (0x2000 | 185));
+    CHECK(be16_at(out[5], 20) == 185 + 1376 / 8);  // the datagram's end: no MF
+    CHECK(be16_at(out[5], 16) == 20 + 1480 - 1376);
+    for (size_t k = 2; k < 6; ++k) {
+        CHECK(lb::dp::csum_full(out[k].data() + 14, 20) == 0);
+    }
+    // The first fragment with options: 32-byte headers, 1368 bytes a piece.
+    const Bytes& a = out[6];
+    const Bytes& b = out[7];
+    CHECK((a[14] & 0x0f) == 8);
+    CHECK((b[14] & 0x0f) == 8);
+    CHECK(be16_at(a, 20) == 0x2000);
+    CHECK(be16_at(b, 20) == (0x2000 | 1368 / 8));
+    CHECK(Bytes(a.begin() + 34, a.begin() + 46) == opt.ip_options);
+    CHECK(Bytes(b.begin() + 34, b.begin() + 46) ==
+          (Bytes{1, 1, 1, 1, 1, 1, 1, 0x94, 4, 0, 0, 0}));
+    CHECK(lb::dp::csum_full(a.data() + 14, 32) == 0);
+    CHECK(lb::dp::csum_full(b.data() + 14, 32) == 0);
+    CHECK(be16_at(a, 16) == 1400);
+    CHECK(be16_at(b, 16) == 32 + (1500 - 32 - 1368));
+    CHECK(fx.drops(Drop::Fragment) == 0);
+    CHECK(fx.w->counters.fragments_forwarded.get() == 1);
+    CHECK(fx.w->counters.nat_fragments.get() == 8);
+    CHECK(fx.w->counters.frag_needed_sent.get() == 0);
+    CHECK(fx.w->counters.consumed.get() == 4);
+}
+
+TEST_CASE("process: NAT fragments are not held for ARP; a fragment too far is malformed",
+          "[process][nat][mtu]") {
+    Fixture fx(1, 0, 64, kNatMtuConfig);
+    Pkt unresolved = nat_udp(2000, 0, 5);  // to 10.10.0.9, whose MAC nobody knows yet
+    unresolved.dport = 54;
+    fx.send({unresolved.build()}, 0);
+    CHECK(fx.take(1).empty());
+    CHECK(fx.drops(Drop::NoNeighbour) == 1);
+    CHECK(fx.w->held() == 0);
+    // A first fragment is fine; offset 8184 * 8 + 1472 bytes ends past 65535.
+    Pkt far = nat_udp(1500, 0x1ff8, 6);
+    fx.send({nat_udp(1500, 0x2000, 6).build(), far.build()}, 0);
+    CHECK(fx.take(1).size() == 2);  // the first fragment, in two pieces
+    CHECK(fx.drops(Drop::Malformed) + fx.drops(Drop::Fragment) == 1);
 }

@@ -182,7 +182,7 @@ TEST_CASE("status round trip: several services, max values, empty lists", "[prot
 
 TEST_CASE("frame header layout is LBC1, version, type, length, little-endian", "[protocol]") {
     const std::vector<uint8_t> frame = encode_frame(MsgType::Status, {0xaa, 0xbb});
-    const std::vector<uint8_t> expect = {'L', 'B', 'C', '1', 2, 0, 101, 0, 2, 0, 0, 0, 0xaa, 0xbb};
+    const std::vector<uint8_t> expect = {'L', 'B', 'C', '1', 3, 0, 101, 0, 2, 0, 0, 0, 0xaa, 0xbb};
     CHECK(frame == expect);
     const auto [type, len] = decode_header(frame.data(), frame.size());
     CHECK(type == MsgType::Status);
@@ -760,4 +760,72 @@ TEST_CASE("protocol v2: malformed operations are refused", "[protocol]") {
     CHECK_THROWS_WITH(decode_ops(bad), Catch::Contains("trailing"));
     std::vector<uint8_t> huge = {0xff, 0xff, 0xff, 0x7f};
     CHECK_THROWS_WITH(decode_ops(huge), Catch::Contains("cannot fit"));
+}
+
+TEST_CASE("protocol v3: the Workers reply carries the ports' statistics", "[protocol]") {
+    Workers ws;
+    ws.mbufs_total = 8191;
+    ws.mbufs_in_use = 77;
+    WorkerStatus w;
+    w.lcore = 1;
+    w.drops = {{"no_mbuf", 4}};
+    ws.workers = {w};
+    PortStatus p;
+    p.port = 1;
+    p.name = "net_af_packet1";
+    p.ipackets = 1;
+    p.opackets = 2;
+    p.ibytes = 3;
+    p.obytes = 4;
+    p.imissed = 5;
+    p.ierrors = 6;
+    p.rx_nombuf = 7;
+    p.oerrors = 8;
+    p.rx_ring_drops = 9;
+    ws.ports = {p, PortStatus{}};
+    ws.ports[1].rx_ring_drops = UINT64_MAX;
+    const std::vector<uint8_t> good = encode_workers(ws);
+    const Workers back = decode_workers(good);
+    REQUIRE(back.ports.size() == 2);
+    const PortStatus& b = back.ports[0];
+    CHECK(b.port == 1);
+    CHECK(b.name == "net_af_packet1");
+    CHECK((std::vector<uint64_t>{b.ipackets, b.opackets, b.ibytes, b.obytes, b.imissed, b.ierrors,
+                                 b.rx_nombuf, b.oerrors, b.rx_ring_drops}) ==
+          std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(b.rx_lost() == 5 + 6 + 7 + 9);
+    CHECK(back.ports[1].rx_ring_drops == UINT64_MAX);
+    CHECK(back.ports[1].name.empty());
+    CHECK(encode_workers(back) == good);
+
+    // Every truncation is refused, and so is a byte too many.
+    for (size_t cut = 0; cut < good.size(); ++cut) {
+        CHECK_THROWS_AS(
+            decode_workers(std::vector<uint8_t>(good.begin(), good.begin() + long(cut))),
+            ProtocolError);
+    }
+    auto extra = good;
+    extra.push_back(0);
+    CHECK_THROWS_WITH(decode_workers(extra), Catch::Contains("trailing"));
+
+    // The port count sits after the workers: a count the bytes cannot hold, and one over the
+    // limit of kMaxPortEntries, are refused before anything is allocated.
+    Workers none;
+    std::vector<uint8_t> bare = encode_workers(none);  // 8 + 8 + 4 (workers) + 4 (ports)
+    REQUIRE(bare.size() == 24);
+    bare[20] = 0xff;
+    bare[21] = 0xff;
+    bare[22] = 0xff;
+    bare[23] = 0x7f;
+    CHECK_THROWS_WITH(decode_workers(bare), Catch::Contains("cannot fit"));
+    Workers many;
+    many.ports.resize(kMaxPortEntries + 1);
+    CHECK_THROWS_WITH(decode_workers(encode_workers(many)), Catch::Contains("at most 1024"));
+    many.ports.resize(kMaxPortEntries);
+    CHECK(decode_workers(encode_workers(many)).ports.size() == kMaxPortEntries);
+
+    // A version-2 peer is told which version this side speaks.
+    const auto v2 = header(kProtoMagic, 2, uint16_t(MsgType::Workers), 0);
+    CHECK_THROWS_WITH(decode_header(v2.data(), v2.size()),
+                      Catch::Contains("unsupported protocol version 2 (this side speaks 3)"));
 }
