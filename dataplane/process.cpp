@@ -457,6 +457,7 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
         }
     }
     burst_inserts_ = 0;
+    burst_filter_ = {};
     for (uint16_t i = 0; i < n; ++i) {
         Item& it = items[i];
         switch (it.kind) {
@@ -801,7 +802,7 @@ void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r,
     }
     // Over the MTU without DF: fragments, as the kernel's ip_fragment makes them for IPVS.
     rte_ether_addr mac;
-    if (!neigh_.lookup(next_hop, mac)) {
+    if (!neigh_lookup(next_hop, mac)) {
         // Fragments are not held: ask for the MAC and let the sender retry.
         slow_msg(SlowMsg::Resolve, r.port, next_hop, nullptr);
         drop(m, Drop::NoNeighbour);
@@ -898,8 +899,8 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             idx = conns.insert(c, it.hash, h_out);
         }
         if (burst_inserts_ <= kBurstKeys - 2) {
-            burst_keys_[burst_inserts_++] = it.hash;
-            burst_keys_[burst_inserts_++] = h_out;
+            note_burst_key(it.hash);
+            note_burst_key(h_out);
         } else {
             burst_inserts_ = kBurstKeysUnknown;
         }

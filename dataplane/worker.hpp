@@ -131,9 +131,18 @@ private:
     static constexpr uint32_t kBurstKeys = 2 * kBurst, kBurstKeysUnknown = UINT32_MAX;
     std::array<uint64_t, kBurstKeys> burst_keys_{};
     uint32_t burst_inserts_ = 0;
+    // A 256-bit filter over the listed hashes (top byte): most misses need no scan.
+    std::array<uint64_t, 4> burst_filter_{};
+    void note_burst_key(uint64_t h) noexcept {
+        burst_keys_[burst_inserts_++] = h;
+        burst_filter_[h >> 62] |= uint64_t(1) << ((h >> 56) & 63);
+    }
     bool added_in_burst(uint64_t h) const noexcept {
         if (burst_inserts_ == kBurstKeysUnknown) {
             return true;
+        }
+        if ((burst_filter_[h >> 62] & (uint64_t(1) << ((h >> 56) & 63))) == 0) {
+            return false;
         }
         for (uint32_t i = 0; i < burst_inserts_; ++i) {
             if (burst_keys_[i] == h) {
