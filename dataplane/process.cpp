@@ -319,6 +319,20 @@ uint32_t Worker::find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now,
     return idx;
 }
 
+bool Worker::redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t client) noexcept {
+    if (n_workers_ <= 1) {
+        return false;
+    }
+    const uint16_t owner = owner_of(client & snap.owner_mask, n_workers_);
+    if (owner == id_) {
+        return false;
+    }
+    Staged& r = redirect[owner];
+    r.pkts[r.n++] = m;
+    counters.redirected_out.add(1);
+    return true;
+}
+
 void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     it.kind = Kind::Done;
     const uint8_t* f = frame_of(m);
@@ -362,16 +376,9 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     if (p.frag_later) {
         it.kind = Kind::FragLater;
         it.key = {p.src, p.dst, 0, 0, p.proto};
-        if (n_workers_ > 1) {
-            // The same owner as the datagram's first fragment: the client's.
-            const rte_be32_t client = (dst_class & Snapshot::kAddrVip) != 0 ? p.src : p.dst;
-            const uint16_t owner = owner_of(client & snap.owner_mask, n_workers_);
-            if (owner != id_) {
-                Staged& r = redirect[owner];
-                r.pkts[r.n++] = m;
-                counters.redirected_out.add(1);
-                it.kind = Kind::Done;
-            }
+        // The same owner as the datagram's first fragment: the client's.
+        if (redirect_to_owner(snap, m, (dst_class & Snapshot::kAddrVip) != 0 ? p.src : p.dst)) {
+            it.kind = Kind::Done;
         }
         return;
     }
@@ -418,18 +425,11 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
         it.kind = Kind::Done;
         return;
     }
-    if (n_workers_ > 1) {
-        // The client address and port appear in both directions: hash them to the owner.
-        const bool client_is_src = it.kind == Kind::Inbound || it.kind == Kind::IcmpFromInside;
-        const rte_be32_t client = client_is_src ? it.key.src : it.key.dst;
-        const uint16_t owner = owner_of(client & snap.owner_mask, n_workers_);
-        if (owner != id_) {
-            Staged& r = redirect[owner];
-            r.pkts[r.n++] = m;
-            counters.redirected_out.add(1);
-            it.kind = Kind::Done;
-            return;
-        }
+    // The client address appears in both directions: the owner is the client's.
+    const bool client_is_src = it.kind == Kind::Inbound || it.kind == Kind::IcmpFromInside;
+    if (redirect_to_owner(snap, m, client_is_src ? it.key.src : it.key.dst)) {
+        it.kind = Kind::Done;
+        return;
     }
     it.hash = ConnTable::hash(it.key);
 }

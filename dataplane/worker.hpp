@@ -156,6 +156,9 @@ private:
 
     void drop(rte_mbuf* m, Drop why) noexcept;
     void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
+    // With several workers: stages m for the worker that owns `client`'s connections and
+    // returns true, unless that is this one.
+    bool redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t client) noexcept;
     void handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
     void handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
     void handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
