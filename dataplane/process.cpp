@@ -320,9 +320,6 @@ uint32_t Worker::find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now,
 }
 
 bool Worker::redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t client) noexcept {
-    if (n_workers_ <= 1) {
-        return false;
-    }
     const uint16_t owner = owner_of(client & snap.owner_mask, n_workers_);
     if (owner == id_) {
         return false;
@@ -377,7 +374,8 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
         it.kind = Kind::FragLater;
         it.key = {p.src, p.dst, 0, 0, p.proto};
         // The same owner as the datagram's first fragment: the client's.
-        if (redirect_to_owner(snap, m, (dst_class & Snapshot::kAddrVip) != 0 ? p.src : p.dst)) {
+        if (n_workers_ > 1 &&
+            redirect_to_owner(snap, m, (dst_class & Snapshot::kAddrVip) != 0 ? p.src : p.dst)) {
             it.kind = Kind::Done;
         }
         return;
@@ -427,7 +425,7 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     }
     // The client address appears in both directions: the owner is the client's.
     const bool client_is_src = it.kind == Kind::Inbound || it.kind == Kind::IcmpFromInside;
-    if (redirect_to_owner(snap, m, client_is_src ? it.key.src : it.key.dst)) {
+    if (n_workers_ > 1 && redirect_to_owner(snap, m, client_is_src ? it.key.src : it.key.dst)) {
         it.kind = Kind::Done;
         return;
     }

@@ -156,8 +156,9 @@ private:
 
     void drop(rte_mbuf* m, Drop why) noexcept;
     void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
-    // With several workers: stages m for the worker that owns `client`'s connections and
-    // returns true, unless that is this one.
+    // With several workers (callers check n_workers_ > 1 first, off the one-worker path):
+    // stages m for the worker that owns `client`'s connections and returns true, unless that
+    // is this one.
     bool redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t client) noexcept;
     void handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
     void handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
