@@ -449,9 +449,35 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
     // packet's candidate entry (first slot with its signature) is noted and prefetched. The
     // handlers check the candidate's key, and look up afresh only when it is not theirs or
     // when connections were added since (earlier packets of the burst may add or remove).
+    // A packet whose tuple no slot knows is, most likely, a new connection: it is scheduled
+    // here, and its reply tuple's buckets are prefetched for the handler's collision check and
+    // insert (cold and random: the largest cost of a new connection otherwise).
+    // A tuple seen twice in the burst is scheduled once: its later packets find the connection
+    // the first one makes.
+    uint16_t firsts[kBurst];
+    uint16_t n_firsts = 0;
+    std::array<uint64_t, 4> seen{};
     for (uint16_t i = 0; i < n; ++i) {
-        if (items[i].kind >= Kind::Inbound && items[i].kind != Kind::FragLater) {
-            items[i].cand = conns.candidate(items[i].hash);
+        Item& it = items[i];
+        if (it.kind >= Kind::Inbound && it.kind != Kind::FragLater) {
+            it.cand = conns.candidate(it.hash);
+            it.pre = Pre::None;
+            if (it.kind == Kind::Inbound && it.cand == ConnTable::kNone) {
+                const uint64_t h = it.hash;
+                uint64_t& word = seen[h >> 62];
+                const uint64_t bit = uint64_t(1) << ((h >> 56) & 63);
+                bool again = false;
+                if ((word & bit) != 0) {
+                    for (uint16_t k = 0; k < n_firsts && !again; ++k) {
+                        again = items[firsts[k]].hash == h;
+                    }
+                }
+                if (!again) {
+                    word |= bit;
+                    firsts[n_firsts++] = i;
+                    preschedule(snap, pkts[i], it, now);
+                }
+            }
         }
     }
     burst_inserts_ = 0;
@@ -810,6 +836,51 @@ void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r,
     send_fragments(m, r.port, mac, ifc.mac, ifc.mtu, counters.nat_fragments);
 }
 
+void Worker::preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it,
+                         uint32_t now) noexcept {
+    // Only the plain case: a SYN (or UDP) for a service without persistence. The rest is
+    // scheduled by handle_inbound as before.
+    const Parsed& p = it.p;
+    if (p.proto == IPPROTO_TCP && (p.tcp_flags & (kSyn | kAck | kRst | kFin)) != kSyn) {
+        return;
+    }
+    const Service* svc = snap.find_service(p.dst, p.dport, p.proto);
+    if (svc == nullptr || svc->persistence != 0) {
+        return;
+    }
+    const int32_t pick =
+        sched_pick(*svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
+    if (pick < 0) {
+        return;
+    }
+    const Real& real = svc->reals[size_t(pick)];
+    if (real.forward == Forward::Nat && rte_pktmbuf_mtod(m, const uint8_t*)[kEth + 8] <= 1) {
+        it.pre = Pre::TtlExceeded;
+        return;
+    }
+    Conn& c = it.fresh;
+    c = Conn{};
+    c.client_ip = p.src;
+    c.client_port = p.sport;
+    c.vip = p.dst;
+    c.vport = p.dport;
+    c.real_ip = real.addr;
+    c.real_port = real.port;
+    c.proto = p.proto;
+    c.state = uint8_t(TcpState::None);
+    c.forward = uint8_t(real.forward);
+    c.svc_slot = svc->stats_slot;
+    c.real_slot = real.stats_slot;
+    c.tmpl = ConnTable::kNone;
+    c.expire = now + timeout_of(snap.timeouts, c);
+    it.h_out = ConnTable::hash(out_key(c));
+    conns.prefetch(it.h_out);
+    // Counted now, so lc and wlc see the earlier picks of this burst as they would one by one.
+    gauge(c, true);
+    it.svc = svc;
+    it.pre = Pre::Picked;
+}
+
 void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                             uint32_t now) noexcept {
     const Parsed& p = it.p;
@@ -830,6 +901,9 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             idx = ConnTable::kNone;
         }
     }
+    if (idx != ConnTable::kNone && it.pre == Pre::Picked) {
+        gauge(it.fresh, false);  // an earlier packet of this burst made the connection
+    }
     uint8_t* f = frame_of(m);
     uint8_t* ip = f + kEth;
     // NAT forwards (TTL - 1); tun and dr deliver to a host that holds the VIP, like IPVS's
@@ -838,48 +912,61 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         drop(m, Drop::TtlExceeded);
         return;
     }
+    if (idx == ConnTable::kNone && it.pre == Pre::TtlExceeded) {
+        drop(m, Drop::TtlExceeded);
+        return;
+    }
     if (idx == ConnTable::kNone) {
-        svcp = snap.find_service(p.dst, p.dport, p.proto);
-        if (svcp == nullptr) {
-            drop(m, Drop::NoService);
-            return;
-        }
-        if (tcp && !pure_syn && (!snap.sloppy_tcp || (p.tcp_flags & kRst) != 0)) {
-            drop(m, Drop::NoConnection);
-            return;
-        }
-        const Service& svc = *svcp;
+        Conn c;
+        uint64_t h_out;
         uint32_t tmpl = ConnTable::kNone;
-        const int32_t pick =
-            svc.persistence != 0
-                ? persist_pick(svc, p, now, &tmpl)
-                : sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
-        if (pick < 0) {
-            drop(m, pick == kNoReal ? Drop::NoReal : Drop::TableFull);
-            return;
+        if (it.pre == Pre::Picked) {
+            svcp = it.svc;
+            c = it.fresh;
+            h_out = it.h_out;
+        } else {
+            svcp = snap.find_service(p.dst, p.dport, p.proto);
+            if (svcp == nullptr) {
+                drop(m, Drop::NoService);
+                return;
+            }
+            if (tcp && !pure_syn && (!snap.sloppy_tcp || (p.tcp_flags & kRst) != 0)) {
+                drop(m, Drop::NoConnection);
+                return;
+            }
+            const Service& svc = *svcp;
+            const int32_t pick =
+                svc.persistence != 0
+                    ? persist_pick(svc, p, now, &tmpl)
+                    : sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
+            if (pick < 0) {
+                drop(m, pick == kNoReal ? Drop::NoReal : Drop::TableFull);
+                return;
+            }
+            const Real& real = svc.reals[size_t(pick)];
+            if (real.forward == Forward::Nat && ip[8] <= 1) {
+                drop(m, Drop::TtlExceeded);
+                return;
+            }
+            c = Conn{};
+            c.client_ip = p.src;
+            c.client_port = p.sport;
+            c.vip = p.dst;
+            c.vport = p.dport;
+            c.real_ip = real.addr;
+            c.real_port = real.port;
+            c.proto = p.proto;
+            c.state = uint8_t(TcpState::None);
+            c.forward = uint8_t(real.forward);
+            c.svc_slot = svc.stats_slot;
+            c.real_slot = real.stats_slot;
+            c.tmpl = tmpl;
+            c.expire = now + timeout_of(snap.timeouts, c);
+            h_out = ConnTable::hash(out_key(c));
+            gauge(c, true);
         }
-        const Real& real = svc.reals[size_t(pick)];
-        if (real.forward == Forward::Nat && ip[8] <= 1) {
-            drop(m, Drop::TtlExceeded);
-            return;
-        }
-        Conn c{};
-        c.client_ip = p.src;
-        c.client_port = p.sport;
-        c.vip = p.dst;
-        c.vport = p.dport;
-        c.real_ip = real.addr;
-        c.real_port = real.port;
-        c.proto = p.proto;
-        c.state = uint8_t(TcpState::None);
-        c.forward = uint8_t(real.forward);
-        c.svc_slot = svc.stats_slot;
-        c.real_slot = real.stats_slot;
-        c.tmpl = tmpl;
-        c.expire = now + timeout_of(snap.timeouts, c);
         const FlowKey ok = out_key(c);
-        const uint64_t h_out = ConnTable::hash(ok);
-        if (real.forward == Forward::Nat) {
+        if (Forward(c.forward) == Forward::Nat) {
             // A NAT connection with the same reply tuple (the client reused its port for
             // another service of this real) is one the real has finished with: it just
             // accepted this SYN over it. The new connection takes the replies, as in IPVS,
@@ -903,13 +990,13 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             burst_inserts_ = kBurstKeysUnknown;
         }
         if (idx == ConnTable::kNone) {
+            gauge(c, false);
             drop(m, Drop::TableFull);
             return;
         }
         if (tmpl != ConnTable::kNone) {
             ++conns.at(tmpl).tmpl;
         }
-        gauge(conns.at(idx), true);
         svc_stats[c.svc_slot].conns.add(1);
         real_stats[c.real_slot].conns.add(1);
         counters.conns_created.add(1);

@@ -117,6 +117,10 @@ private:
     enum class Kind : uint8_t {
         Done, Arp, Echo, Inbound, Outbound, IcmpToVip, IcmpFromInside, FragLater
     };
+    // A new connection scheduled ahead of its handler (preschedule): Picked carries the entry to
+    // insert, its reply tuple's hash (whose buckets were prefetched) and its service; the gauges
+    // already count it.
+    enum class Pre : uint8_t { None, Picked, TtlExceeded };
     struct Item {
         Parsed p;
         Quoted q;
@@ -124,6 +128,10 @@ private:
         uint64_t hash;
         uint32_t cand;  // ConnTable::candidate() of hash, looked up before the handlers ran
         Kind kind;
+        Pre pre;
+        Conn fresh;
+        uint64_t h_out;
+        const Service* svc;
     };
     // The hashes of the keys added since this burst's candidates were looked up: a kNone
     // candidate proves a key absent unless its hash is among them. kBurstKeysUnknown: keys were
@@ -162,6 +170,7 @@ private:
     bool redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t client) noexcept;
     void handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
     void handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
+    void preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint32_t now) noexcept;
     void handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     void handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     void handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
