@@ -1113,3 +1113,84 @@ TEST_CASE("process: NAT fragments are not held for ARP; a fragment too far is ma
     CHECK(fx.take(1).size() == 2);  // the first fragment, in two pieces
     CHECK(fx.drops(Drop::Malformed) + fx.drops(Drop::Fragment) == 1);
 }
+
+TEST_CASE("process: new connections scheduled ahead of the handlers keep one-by-one semantics",
+          "[process][sched]") {
+    const char* config = R"(
+eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "198.51.100.1/24"; mac = "02:00:00:00:00:01"; },
+               { port = 1; address = "10.10.0.1/24"; mac = "02:00:00:00:01:01"; } );
+connections = { capacity = 64; };
+services = (
+  { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "rr";
+    reals = ( { address = "10.10.0.2"; port = 8080; forward = "nat"; },
+              { address = "10.10.0.3"; port = 8080; forward = "nat"; } ); },
+  { vip = "198.51.100.10"; port = 81; protocol = "tcp"; scheduler = "wlc";
+    reals = ( { address = "10.10.0.2"; port = 8081; forward = "nat"; },
+              { address = "10.10.0.3"; port = 8081; forward = "nat"; } ); }
+);
+)";
+    Fixture fx(1, 0, 64, config);
+    auto real_of = [](const Bytes& f) { return f[14 + 19] == 2 ? 'A' : 'B'; };
+
+    SECTION("a tuple repeated in the burst takes one turn of rr, and one gauge") {
+        Pkt a, b, c;
+        b.sport = 40001;
+        c.sport = 40002;
+        fx.send({a.build(), a.build(), b.build(), a.build(), c.build()}, 0);
+        const auto out = fx.take(1);
+        REQUIRE(out.size() == 5);
+        std::string reals;
+        for (const Bytes& f : out) {
+            reals += real_of(f);
+        }
+        CHECK(reals == "AABAA");
+        CHECK(fx.w->counters.conns_created.get() == 3);
+        CHECK(fx.w->real_stats[0].inactive.get() == 2);
+        CHECK(fx.w->real_stats[1].inactive.get() == 1);
+        CHECK(fx.w->svc_stats[0].inactive.get() == 3);
+    }
+    SECTION("wlc sees the picks made earlier in the same burst") {
+        std::vector<Bytes> in;
+        for (int i = 0; i < 6; ++i) {
+            Pkt s;
+            s.dport = 81;
+            s.sport = uint16_t(41000 + i);
+            in.push_back(s.build());
+        }
+        fx.send(in, 0);
+        const auto out = fx.take(1);
+        REQUIRE(out.size() == 6);
+        std::string reals;
+        for (const Bytes& f : out) {
+            reals += real_of(f);
+        }
+        CHECK(reals == "ABABAB");
+        CHECK(fx.w->svc_stats[1].inactive.get() == 6);
+    }
+    SECTION("a SYN and its ACK in one burst: one connection, ESTABLISHED, counted once") {
+        Pkt syn, ack;
+        ack.tcp_flags = 0x10;
+        fx.send({syn.build(), ack.build()}, 0);
+        CHECK(fx.take(1).size() == 2);
+        CHECK(fx.w->counters.conns_created.get() == 1);
+        CHECK(fx.w->real_stats[0].active.get() == 1);
+        CHECK(fx.w->real_stats[0].inactive.get() == 0);
+        CHECK(fx.w->svc_stats[0].active.get() == 1);
+    }
+    SECTION("a SYN dropped for its TTL leaves no gauge behind") {
+        Pkt s, t;
+        s.ttl = 1;
+        t.sport = 40001;
+        fx.send({s.build(), t.build()}, 0);
+        const auto out = fx.take(1);
+        REQUIRE(out.size() == 1);
+        CHECK(real_of(out[0]) == 'B');  // the dropped SYN took its turn, as one by one
+        CHECK(fx.drops(Drop::TtlExceeded) == 1);
+        CHECK(fx.w->counters.conns_created.get() == 1);
+        CHECK(fx.w->real_stats[0].inactive.get() == 0);
+        CHECK(fx.w->real_stats[1].inactive.get() == 1);
+        CHECK(fx.w->svc_stats[0].inactive.get() == 1);
+    }
+}
