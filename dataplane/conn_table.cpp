@@ -200,25 +200,36 @@ uint32_t ConnTable::match_mask(const Bucket& bk, uint16_t sig) noexcept {
 }
 
 void ConnTable::prefetch(uint64_t h) const noexcept {
-    const auto b = uint32_t(h) & mask_;
-    rte_prefetch0(&buckets_[b]);
-    rte_prefetch0(&buckets_[other_bucket(b, sig_of(h))]);
+    rte_prefetch0(&buckets_[uint32_t(h) & mask_]);
 }
 
 uint32_t ConnTable::candidate(uint64_t h) const noexcept {
     const uint16_t sig = sig_of(h);
     const auto b0 = uint32_t(h) & mask_;
-    const uint32_t cand[2] = {b0, other_bucket(b0, sig)};
-    for (uint32_t b : cand) {
-        const Bucket& bk = buckets_[b];
-        const uint32_t m = match_mask(bk, sig);
-        if (m != 0) {
-            const uint32_t ref = bk.ref[__builtin_ctz(m) / 2];
-            rte_prefetch0(&entries_[ref >> 1]);
-            return ref;
-        }
+    const Bucket& bk = buckets_[b0];
+    const uint32_t m = match_mask(bk, sig);
+    if (m != 0) {
+        const uint32_t ref = bk.ref[__builtin_ctz(m) / 2];
+        rte_prefetch0(&entries_[ref >> 1]);
+        return ref;
     }
-    return kNone;
+    if (bk.spilled == 0) {
+        return kNone;
+    }
+    rte_prefetch0(&buckets_[other_bucket(b0, sig)]);
+    return kUnknown;
+}
+
+uint32_t ConnTable::candidate_second(uint64_t h) const noexcept {
+    const uint16_t sig = sig_of(h);
+    const Bucket& bk = buckets_[other_bucket(uint32_t(h) & mask_, sig)];
+    const uint32_t m = match_mask(bk, sig);
+    if (m == 0) {
+        return kNone;
+    }
+    const uint32_t ref = bk.ref[__builtin_ctz(m) / 2];
+    rte_prefetch0(&entries_[ref >> 1]);
+    return ref;
 }
 
 bool ConnTable::matches(const FlowKey& k, uint32_t ref) const noexcept {
@@ -240,7 +251,6 @@ uint32_t ConnTable::lookup(const FlowKey& k, uint64_t h, Dir& dir) const noexcep
     const uint16_t sig = sig_of(h);
     const auto b0 = uint32_t(h) & mask_;
     const uint32_t cand[2] = {b0, other_bucket(b0, sig)};
-    rte_prefetch0(&buckets_[cand[1]]);  // cold (a new connection's reply tuple): overlap both misses
     for (uint32_t b : cand) {
         const Bucket& bk = buckets_[b];
         for (uint32_t m = match_mask(bk, sig); m != 0; m &= m - 1) {
@@ -249,6 +259,9 @@ uint32_t ConnTable::lookup(const FlowKey& k, uint64_t h, Dir& dir) const noexcep
                 dir = Dir(ref & 1);
                 return ref >> 1;
             }
+        }
+        if (buckets_[b0].spilled == 0) {
+            break;  // none of b0's keys is in the second bucket
         }
     }
     return kNone;
@@ -279,6 +292,10 @@ bool ConnTable::link(uint64_t h, uint32_t ref) noexcept {
             if (s >= 0) {
                 bk.sig[s] = sig;
                 bk.ref[s] = ref;
+                if (b == b1) {
+                    bk.alt = uint16_t(bk.alt | 1u << s);
+                    spill(b0, +1);
+                }
                 return true;
             }
         }
@@ -326,6 +343,15 @@ bool ConnTable::make_space(uint32_t b0, uint32_t b1) noexcept {
                     into.sig[dst_slot] = from.sig[slot];
                     into.ref[dst_slot] = from.ref[slot];
                     from.sig[slot] = 0;
+                    // From its first bucket to its second, or back home.
+                    const uint16_t was_alt = uint16_t(from.alt >> slot & 1u);
+                    from.alt = uint16_t(from.alt & ~(1u << slot));
+                    if (was_alt != 0) {
+                        spill(dst, -1);
+                    } else {
+                        into.alt = uint16_t(into.alt | 1u << dst_slot);
+                        spill(q[node].bucket, +1);
+                    }
                     ++moves_;
                     if (q[node].parent < 0) {
                         return true;
@@ -351,10 +377,53 @@ void ConnTable::unlink(uint64_t h, uint32_t ref) noexcept {
         for (int s = 0; s < kSlots; ++s) {
             if (bk.sig[s] == sig && bk.ref[s] == ref) {
                 bk.sig[s] = 0;
+                if ((bk.alt >> s & 1u) != 0) {
+                    bk.alt = uint16_t(bk.alt & ~(1u << s));
+                    spill(b0, -1);
+                }
                 return;
             }
         }
     }
+}
+
+bool ConnTable::check_index() const noexcept {
+    std::unique_ptr<uint32_t[]> spilled(new (std::nothrow) uint32_t[size_t(mask_) + 1]());
+    if (!spilled) {
+        return false;
+    }
+    uint64_t refs = 0;
+    for (uint32_t b = 0; b <= mask_; ++b) {
+        const Bucket& bk = buckets_[b];
+        for (int s = 0; s < kSlots; ++s) {
+            const bool alt = (bk.alt >> s & 1u) != 0;
+            if (bk.sig[s] == 0) {
+                if (alt) {
+                    return false;  // a free slot keeps no alt bit
+                }
+                continue;
+            }
+            const uint32_t ref = bk.ref[s];
+            if ((ref >> 1) >= capacity_ || !entries_[ref >> 1].in_use) {
+                return false;
+            }
+            const Conn& c = entries_[ref >> 1];
+            const uint64_t h = hash((ref & 1) != 0 ? out_key(c) : in_key(c));
+            const auto b0 = uint32_t(h) & mask_;
+            if (sig_of(h) != bk.sig[s] || (alt ? other_bucket(b0, bk.sig[s]) : b0) != b) {
+                return false;
+            }
+            spilled[b0] += alt ? 1 : 0;
+            ++refs;
+        }
+    }
+    for (uint32_t b = 0; b <= mask_; ++b) {
+        const uint16_t n = buckets_[b].spilled;
+        if (n != kSpilledMax && n != spilled[b]) {
+            return false;
+        }
+    }
+    return refs == uint64_t(size_) * 2;
 }
 
 bool ConnTable::set_real(uint32_t idx, rte_be32_t real_ip, rte_be16_t real_port) noexcept {

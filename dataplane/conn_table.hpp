@@ -5,9 +5,12 @@
 // a bucketised cuckoo hash: 64-byte buckets of 10 slots (16-bit signature + entry reference),
 // two candidate buckets per key, the second derived from the first and the signature, so that
 // an entry can be moved to its other bucket to make room. With the index at most 90 % full, a
-// connection costs 32 bytes of entry plus at most 28.5 bytes of index (14.3 at best). Lookups
-// take a 64-bit hash, computed once per packet; prefetch() warms both candidate buckets and
-// prefetch_entry() the entry a signature points at, so that a burst overlaps its cache misses.
+// connection costs 32 bytes of entry plus at most 28.5 bytes of index (14.3 at best). A key goes
+// to its first bucket unless that is full; each bucket counts the keys of its own that live in
+// their second bucket (spilled), so a lookup reads the second bucket only when that count is not
+// zero: a packet touches two cache lines, its first bucket and its entry. Lookups take a 64-bit
+// hash, computed once per packet; prefetch() warms the first bucket and candidate() the entry a
+// signature points at, so that a burst overlaps its cache misses.
 // Expiry is a bounded sweep over a slice of the entries per call plus a check on every lookup.
 #include <cstddef>
 #include <cstdint>
@@ -101,12 +104,17 @@ public:
     size_t memory_bytes() const noexcept;
     size_t buckets() const noexcept { return size_t(mask_) + 1; }
 
-    // Warms both candidate buckets of h.
+    // Warms h's first bucket.
     void prefetch(uint64_t h) const noexcept;
-    // Once the buckets are likely in cache: the first index slot of h's buckets with h's
-    // signature, as an entry reference (index * 2 + direction), its entry prefetched; kNone when
-    // no slot has it (then the key is not in the table, as long as nothing is inserted).
+    // Once the first bucket is likely in cache: its first index slot with h's signature, as an
+    // entry reference (index * 2 + direction), its entry prefetched; kNone when no slot has it
+    // and no key of this bucket spilled (then the key is not in the table, as long as nothing is
+    // inserted); kUnknown when the second bucket must be looked at too (it is prefetched).
+    static constexpr uint32_t kUnknown = kNone - 1;
     uint32_t candidate(uint64_t h) const noexcept;
+    // After candidate() said kUnknown: the same over the second bucket; kNone when it has no
+    // slot with the signature either.
+    uint32_t candidate_second(uint64_t h) const noexcept;
     // Whether the live entry of ref has key k in ref's direction.
     bool verify(const FlowKey& k, uint32_t ref) const noexcept {
         return entries_[ref >> 1].in_use && matches(k, ref);
@@ -156,7 +164,7 @@ public:
                 idxs[n] = idx;
                 h_in[n] = hash(in_key(c));
                 h_out[n] = hash(out_key(c));
-                prefetch(h_in[n]);
+                prefetch(h_in[n]);  // the second buckets are rarely needed
                 prefetch(h_out[n]);
                 if (++n == kBatch) {
                     flush();
@@ -174,6 +182,10 @@ public:
 
     // Index slots moved to their other bucket to make room (cuckoo displacements), so far.
     uint64_t moves() const noexcept { return moves_; }
+    // Tests: every index slot refers to a live entry whose key hashes to that slot's bucket (its
+    // first, or its second with the slot's alt bit set), and every bucket's spilled count is the
+    // number of its keys in their second bucket. False at the first inconsistency.
+    bool check_index() const noexcept;
 
     static constexpr int kSlots = 10;
 
@@ -181,8 +193,10 @@ private:
     struct alignas(64) Bucket {
         uint16_t sig[kSlots];  // 0: free slot
         uint32_t ref[kSlots];  // entry index * 2 + direction
-        uint32_t pad;
+        uint16_t alt;          // bit s: slot s holds a key whose first bucket is the other one
+        uint16_t spilled;      // keys whose first bucket this is, in their second; sticks at max
     };
+    static constexpr uint16_t kSpilledMax = UINT16_MAX;
     static_assert(sizeof(Bucket) == 64);
 
     static uint16_t sig_of(uint64_t h) noexcept {
@@ -195,6 +209,12 @@ private:
     }
     // Bit 2*s set for each slot s of bk holding sig.
     static uint32_t match_mask(const Bucket& bk, uint16_t sig) noexcept;
+    void spill(uint32_t b, int d) noexcept {
+        uint16_t& n = buckets_[b].spilled;
+        if (n != kSpilledMax) {  // saturated: stays (the second bucket is always read)
+            n = uint16_t(n + d);
+        }
+    }
     bool link(uint64_t h, uint32_t ref) noexcept;
     bool make_space(uint32_t b0, uint32_t b1) noexcept;
     void unlink(uint64_t h, uint32_t ref) noexcept;

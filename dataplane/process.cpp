@@ -64,9 +64,14 @@ inline bool decrement_ttl(uint8_t* ip) noexcept {
     if (ip[8] <= 1) {
         return false;
     }
+    // The 16-bit word TTL+protocol, before and after: built in registers (a byte store read
+    // back as a word would stall on store forwarding).
     const uint16_t from = rd16(ip + 8);
-    ip[8] = uint8_t(ip[8] - 1);
-    wr16(ip + 10, csum_replace2(rd16(ip + 10), from, rd16(ip + 8)));
+    const uint8_t next[2] = {uint8_t(ip[8] - 1), ip[9]};
+    uint16_t to;
+    std::memcpy(&to, next, 2);
+    wr16(ip + 8, to);
+    wr16(ip + 10, csum_replace2(rd16(ip + 10), from, to));
     return true;
 }
 
@@ -445,39 +450,54 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
             conns.prefetch(items[i].hash);
         }
     }
-    // The buckets prefetched above have had the rest of the burst's parsing to arrive: each
-    // packet's candidate entry (first slot with its signature) is noted and prefetched. The
-    // handlers check the candidate's key, and look up afresh only when it is not theirs or
-    // when connections were added since (earlier packets of the burst may add or remove).
+    // The first buckets prefetched above have had the rest of the burst's parsing to arrive:
+    // each packet's candidate entry (first slot with its signature) is noted and prefetched. The
+    // handlers check the candidate's key, and look up afresh only when it is not theirs or when
+    // connections were added since (earlier packets of the burst may add or remove).
+    bool second = false;
+    for (uint16_t i = 0; i < n; ++i) {
+        Item& it = items[i];
+        if (it.kind >= Kind::Inbound && it.kind != Kind::FragLater) {
+            it.cand = conns.candidate(it.hash);
+            second |= it.cand == ConnTable::kUnknown;
+        }
+    }
+    // The few whose first bucket had no slot for them but spilled keys: their second bucket
+    // was prefetched by candidate().
+    for (uint16_t i = 0; second && i < n; ++i) {
+        Item& it = items[i];
+        if (it.kind >= Kind::Inbound && it.kind != Kind::FragLater &&
+            it.cand == ConnTable::kUnknown) {
+            it.cand = conns.candidate_second(it.hash);
+        }
+    }
     // A packet whose tuple no slot knows is, most likely, a new connection: it is scheduled
-    // here, and its reply tuple's buckets are prefetched for the handler's collision check and
-    // insert (cold and random: the largest cost of a new connection otherwise).
-    // A tuple seen twice in the burst is scheduled once: its later packets find the connection
-    // the first one makes.
+    // here, and its reply tuple's first bucket is prefetched for the handler's collision check
+    // and insert (cold and random: the largest cost of a new connection otherwise). A tuple seen
+    // twice in the burst is scheduled once: its later packets find the connection the first one
+    // makes.
     uint16_t firsts[kBurst];
     uint16_t n_firsts = 0;
     std::array<uint64_t, 4> seen{};
     for (uint16_t i = 0; i < n; ++i) {
         Item& it = items[i];
-        if (it.kind >= Kind::Inbound && it.kind != Kind::FragLater) {
-            it.cand = conns.candidate(it.hash);
-            it.pre = Pre::None;
-            if (it.kind == Kind::Inbound && it.cand == ConnTable::kNone) {
-                const uint64_t h = it.hash;
-                uint64_t& word = seen[h >> 62];
-                const uint64_t bit = uint64_t(1) << ((h >> 56) & 63);
-                bool again = false;
-                if ((word & bit) != 0) {
-                    for (uint16_t k = 0; k < n_firsts && !again; ++k) {
-                        again = items[firsts[k]].hash == h;
-                    }
-                }
-                if (!again) {
-                    word |= bit;
-                    firsts[n_firsts++] = i;
-                    preschedule(snap, pkts[i], it, now);
-                }
+        it.pre = Pre::None;
+        if (it.kind != Kind::Inbound || it.cand != ConnTable::kNone) {
+            continue;
+        }
+        const uint64_t h = it.hash;
+        uint64_t& word = seen[h >> 62];
+        const uint64_t bit = uint64_t(1) << ((h >> 56) & 63);
+        bool again = false;
+        if ((word & bit) != 0) {
+            for (uint16_t k = 0; k < n_firsts && !again; ++k) {
+                again = items[firsts[k]].hash == h;
             }
+        }
+        if (!again) {
+            word |= bit;
+            firsts[n_firsts++] = i;
+            preschedule(snap, pkts[i], it, now);
         }
     }
     burst_inserts_ = 0;

@@ -202,7 +202,7 @@ private:
     void xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be32_t dst) noexcept;
     // The live connection of k (hash h) in direction `want`; `cand` is the burst's candidate
     // for h (kNoCandidate: none looked up).
-    static constexpr uint32_t kNoCandidate = ConnTable::kNone - 1;
+    static constexpr uint32_t kNoCandidate = ConnTable::kUnknown;
     uint32_t find_live(const FlowKey& k, uint64_t h, Dir want, uint32_t now,
                        uint32_t cand = kNoCandidate) noexcept;
     // The live persistence template for this client of svc, or kNone.

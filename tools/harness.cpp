@@ -59,6 +59,7 @@ struct Options {
     uint32_t syn_timeout_ms = 200;  // new connections: SYN_RECV timeout
     bool check = false;
     std::string eal_mem = "1024";
+    unsigned cpu = 0;  // the CPU of worker 0 (worker 1 takes the next)
 };
 
 const char* mode_name(Mode m) {
@@ -79,7 +80,7 @@ const char* mode_name(Mode m) {
                  "usage: lb-harness [--mode nat|nat-out|tun|dr] [--traffic est|new]\n"
                  "                  [--conns N] [--sched rr|wrr|lc|wlc|sh|mh|...] [--workers 1|2]\n"
                  "                  [--reals N] [--seconds S | --packets N]\n"
-                 "                  [--syn-timeout-ms MS] [--check] [--mem MB]\n"
+                 "                  [--syn-timeout-ms MS] [--check] [--mem MB] [--cpu N]\n"
                  "  est: packets of N established connections, uniformly at random\n"
                  "       (nat-out: the real's replies); the table holds exactly N.\n"
                  "  new: every packet a SYN of a new tuple; the table (capacity N) at steady\n"
@@ -144,6 +145,8 @@ Options parse_args(int argc, char** argv) {
             o.syn_timeout_ms = uint32_t(parse_u64(a, value(), 1, 60'000));
         } else if (a == "--mem") {
             o.eal_mem = std::to_string(parse_u64(a, value(), 64, 65536));
+        } else if (a == "--cpu") {
+            o.cpu = unsigned(parse_u64(a, value(), 0, 1023));
         } else if (a == "--check") {
             o.check = true;
         } else if (a == "-h" || a == "--help") {
@@ -663,7 +666,10 @@ int main(int argc, char** argv) {
     const Options o = parse_args(argc, argv);
     std::vector<std::string> eal = {"lb-harness", "--no-huge", "-m", o.eal_mem, "--no-pci",
                                     "--no-shconf", "--no-telemetry", "--log-level", "*:error",
-                                    "-l", o.workers == 2 ? "0-1" : "0"};
+                                    "--lcores",
+                                    o.workers == 2 ? "0@" + std::to_string(o.cpu) + ",1@" +
+                                                         std::to_string(o.cpu + 1)
+                                                   : "0@" + std::to_string(o.cpu)};
     std::vector<char*> eargv;
     for (auto& s : eal) {
         eargv.push_back(s.data());

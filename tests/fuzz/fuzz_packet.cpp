@@ -371,6 +371,7 @@ struct Harness {
             }
         }
         CHECK(live == t.size(), long(live), long(t.size()));
+        CHECK(t.check_index(), long(t.size()));  // slots, alt bits and spilled counts agree
         for (uint32_t i = 0; i < t.capacity(); ++i) {
             const Conn& c = t.at(i);
             if (c.in_use && is_template(c)) {

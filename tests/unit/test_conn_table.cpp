@@ -126,6 +126,28 @@ TEST_CASE("conn table: churn keeps the index consistent", "[conn]") {
             present[i] = true;
             slot[i] = k;
         }
+        if (step % 5000 == 0) {
+            REQUIRE(t.check_index());
+        }
+    }
+    CHECK(t.check_index());
+    // Every live key is found, with its candidate (first bucket, then the second only when
+    // the first says some of its keys spilled), as the worker's burst stages do.
+    for (uint32_t i = 0; i < present.size(); ++i) {
+        const Conn c = make_conn(i, 1000);
+        const uint64_t h = ConnTable::hash(in_key(c));
+        uint32_t ref = t.candidate(h);
+        if (ref == ConnTable::kUnknown) {
+            ref = t.candidate_second(h);
+        }
+        if (present[i]) {
+            REQUIRE(ref != ConnTable::kNone);
+            if (ref >> 1 == slot[i]) {
+                CHECK(t.verify(in_key(c), ref));
+            }
+        } else if (ref != ConnTable::kNone) {
+            CHECK_FALSE(t.verify(in_key(c), ref));  // a signature shared with another key
+        }
     }
 }
 
@@ -184,6 +206,7 @@ TEST_CASE("conn table: fills to capacity, moving index slots to make room", "[co
             in.push_back(c);
         }
         CHECK(t.size() == cap);
+        CHECK(t.check_index());
         Conn extra = in[0];
         extra.client_port = uint16_t(extra.client_port + 1);
         CHECK(t.insert(extra) == ConnTable::kNone);
@@ -200,6 +223,12 @@ TEST_CASE("conn table: fills to capacity, moving index slots to make room", "[co
             CHECK(double(t.memory_bytes()) / cap <= 64.0);
             CHECK(t.moves() > 0);  // a full index does need moves: the test exercised them
         }
+        // Emptied in a scrambled order: the spilled counts go back to zero with the keys.
+        for (uint32_t k = 0; k < cap; ++k) {
+            t.remove(uint32_t((uint64_t(k) * 2654435761u) % cap));
+        }
+        CHECK(t.size() == 0);
+        CHECK(t.check_index());
     }
 }
 
