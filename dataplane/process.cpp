@@ -481,8 +481,9 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
     std::array<uint64_t, 4> seen{};
     for (uint16_t i = 0; i < n; ++i) {
         Item& it = items[i];
-        it.pre = Pre::None;
-        if (it.kind != Kind::Inbound || it.cand != ConnTable::kNone) {
+        const bool fresh = it.kind == Kind::Inbound && it.cand == ConnTable::kNone;
+        it.pre = Pre::None;  // after the loads above: a byte stored into them would stall them
+        if (!fresh) {
             continue;
         }
         const uint64_t h = it.hash;
