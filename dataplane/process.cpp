@@ -441,6 +441,14 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
                            uint32_t now) noexcept {
     now_ = now;
     Item* items = items_.data();
+    const uint32_t neigh_gen = neigh_.generation();
+    if (snap.uid != egress_snap_ || neigh_gen != egress_gen_) {
+        for (Egress& e : egress_) {
+            e.dst = 0;
+        }
+        egress_snap_ = snap.uid;
+        egress_gen_ = neigh_gen;
+    }
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -591,8 +599,16 @@ void Worker::send_on(const Snapshot& snap, rte_mbuf* m, uint16_t port,
     stage_l2(m, port, *ifc, next_hop);
 }
 
-void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc,
-                      rte_be32_t next_hop) noexcept {
+void Worker::put_l2(rte_mbuf* m, const Egress& e) noexcept {
+    uint8_t* f = frame_of(m);
+    std::memcpy(f, e.dst_mac.addr_bytes, 6);
+    std::memcpy(f + 6, e.src_mac.addr_bytes, 6);
+    Staged& t = tx[e.port];
+    t.pkts[t.n++] = m;
+}
+
+void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32_t next_hop,
+                      rte_be32_t cache_dst, uint8_t cache_kind) noexcept {
     uint8_t* f = frame_of(m);
     std::memcpy(f + 6, ifc.mac.addr_bytes, 6);
     rte_ether_addr mac;
@@ -600,6 +616,10 @@ void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc,
         std::memcpy(f, mac.addr_bytes, 6);
         Staged& t = tx[port];
         t.pkts[t.n++] = m;
+        if (cache_dst != 0) {
+            egress_[egress_slot(cache_dst)] = {cache_dst, port,   ifc.mtu,   mac,
+                                               ifc.mac,   ifc.addr, cache_kind};
+        }
         return;
     }
     slow_msg(SlowMsg::Resolve, port, next_hop, nullptr);
@@ -629,41 +649,52 @@ void Worker::release_held(uint32_t now_ms, bool all) noexcept {
 }
 
 void Worker::xmit_dr(const Snapshot& snap, rte_mbuf* m, rte_be32_t real) noexcept {
+    if (const Egress* e = egress_hit(real, kEgressOnLink)) {
+        put_l2(m, *e);
+        return;
+    }
     const Interface* ifc = snap.on_link(real);
     if (ifc == nullptr) {
         drop(m, Drop::NoRoute);
         return;
     }
-    send_on(snap, m, ifc->port, real);
+    stage_l2(m, ifc->port, *ifc, real, real, kEgressOnLink);
 }
 
 void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
                          rte_be32_t tunnel_src, bool answer_too_big) noexcept {
-    const Route* r = snap.route(real);
-    const Interface* ifc = r != nullptr ? snap.interface_of(r->port) : nullptr;
-    if (ifc == nullptr) {
-        drop(m, Drop::NoRoute);
-        return;
+    const Egress* e = egress_hit(real, kEgressRouted);
+    const Route* r = nullptr;
+    const Interface* ifc = nullptr;
+    if (e == nullptr) {
+        r = snap.route(real);
+        ifc = r != nullptr ? snap.interface_of(r->port) : nullptr;
+        if (ifc == nullptr) {
+            drop(m, Drop::NoRoute);
+            return;
+        }
     }
+    const uint16_t port = e != nullptr ? e->port : r->port;
+    const uint16_t mtu = e != nullptr ? e->mtu : ifc->mtu;
     uint8_t* inner = frame_of(m) + kEth;
     const uint16_t inner_len = rte_be_to_cpu_16(rd16(inner + 2));
     // Ethernet padding is not part of the packet the real gets.
     rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - kEth - inner_len));
     const bool df = (inner[6] & 0x40) != 0;
-    if (inner_len + 20u > ifc->mtu && df) {
+    if (inner_len + 20u > mtu && df) {
         if (answer_too_big) {
-            send_frag_needed(snap, m, inner_len, uint16_t(ifc->mtu - 20));
+            send_frag_needed(snap, m, inner_len, uint16_t(mtu - 20));
         } else {
             drop(m, Drop::TooBig);
         }
         return;
     }
-    const rte_be32_t next_hop = r->gateway != 0 ? r->gateway : real;
-    rte_ether_addr mac;
-    const bool resolved = neigh_lookup(next_hop, mac);
-    if (!resolved && inner_len + 20u > ifc->mtu) {
+    const rte_be32_t next_hop = e != nullptr ? real : r->gateway != 0 ? r->gateway : real;
+    rte_ether_addr mac{};
+    const bool resolved = e != nullptr ? (mac = e->dst_mac, true) : neigh_lookup(next_hop, mac);
+    if (!resolved && inner_len + 20u > mtu) {
         // Fragments are not held: ask for the MAC and let the sender retry.
-        slow_msg(SlowMsg::Resolve, r->port, next_hop, nullptr);
+        slow_msg(SlowMsg::Resolve, port, next_hop, nullptr);
         drop(m, Drop::NoNeighbour);
         return;
     }
@@ -683,15 +714,20 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
     o[8] = 64;
     o[9] = IPPROTO_IPIP;
     wr16(o + 10, 0);
-    wr32(o + 12, tunnel_src != 0 ? tunnel_src : ifc->addr);
+    wr32(o + 12, tunnel_src != 0 ? tunnel_src : e != nullptr ? e->src_addr : ifc->addr);
     wr32(o + 16, real);
     counters.tunnel_encapsulated.add(1);
-    if (inner_len + 20u > ifc->mtu) {
-        send_fragments(m, r->port, mac, ifc->mac, ifc->mtu, counters.tunnel_fragments);
+    if (inner_len + 20u > mtu) {
+        send_fragments(m, port, mac, e != nullptr ? e->src_mac : ifc->mac, mtu,
+                       counters.tunnel_fragments);
         return;
     }
     wr16(o + 10, csum_full(o, 20));
-    stage_l2(m, r->port, *ifc, next_hop);
+    if (e != nullptr) {
+        put_l2(m, *e);
+        return;
+    }
+    stage_l2(m, port, *ifc, next_hop, real, kEgressRouted);
 }
 
 void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
@@ -836,13 +872,13 @@ const Route* Worker::nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst
     return nullptr;
 }
 
-void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r,
-                      rte_be32_t dst) noexcept {
+void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be32_t dst,
+                      bool to_real) noexcept {
     const Interface& ifc = *snap.interface_of(r.port);  // nat_route found it
     const rte_be32_t next_hop = r.gateway != 0 ? r.gateway : dst;
     const uint16_t len = rte_be_to_cpu_16(rd16(frame_of(m) + kEth + 2));
     if (len <= ifc.mtu) {
-        stage_l2(m, r.port, ifc, next_hop);
+        stage_l2(m, r.port, ifc, next_hop, to_real ? dst : 0, kEgressRouted);
         return;
     }
     // Over the MTU without DF: fragments, as the kernel's ip_fragment makes them for IPVS.
@@ -1059,10 +1095,15 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     if (p.frag_first) {
         note_fragment(p, FragAction::NatIn, c.real_ip, 0, c);
     }
-    // Over the egress MTU with DF: fragmentation-needed from the VIP, as IPVS answers.
-    const Route* r = nat_route(snap, m, c.real_ip, 0, true);
-    if (r == nullptr) {
-        return;
+    const Egress* e = egress_hit(c.real_ip, kEgressRouted);
+    const Route* r = nullptr;
+    if (e == nullptr || p.ip_len > e->mtu) {
+        e = nullptr;
+        // Over the egress MTU with DF: fragmentation-needed from the VIP, as IPVS answers.
+        r = nat_route(snap, m, c.real_ip, 0, true);
+        if (r == nullptr) {
+            return;
+        }
     }
     decrement_ttl(ip);
     uint8_t* l4 = f + p.l4_off;
@@ -1070,7 +1111,11 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     uint8_t* l4c = l4 + l4_csum_off(p.proto);
     rewrite_addr(ip + 16, ip + 10, l4c, udp, c.real_ip);
     rewrite_port(l4 + 2, l4c, udp, c.real_port);
-    xmit_nat(snap, m, *r, c.real_ip);
+    if (e != nullptr) {
+        put_l2(m, *e);
+        return;
+    }
+    xmit_nat(snap, m, *r, c.real_ip, true);
 }
 
 void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,

@@ -7,6 +7,14 @@
 namespace lb::dp {
 
 namespace {
+std::atomic<uint64_t> g_snapshot_uid{0};
+}
+
+Snapshot::Snapshot() : uid(g_snapshot_uid.fetch_add(1, std::memory_order_relaxed) + 1) {
+    iface_of_port.fill(-1);
+}
+
+namespace {
 uint32_t svc_hash(rte_be32_t vip, rte_be16_t port, uint8_t proto) noexcept {
     return rte_hash_crc_4byte(uint32_t(port) << 8 | proto, rte_hash_crc_4byte(vip, 0x1234567u));
 }

@@ -114,7 +114,11 @@ public:
     // (ARP, and packets of existing connections), no new connections. Set before finalize().
     std::vector<rte_be32_t> retired_vips;
 
-    Snapshot() { iface_of_port.fill(-1); }
+    // Unique to this object in the process (generation may repeat: tests, a restarted
+    // control): what the workers' per-snapshot caches are checked against.
+    const uint64_t uid;
+
+    Snapshot();
     Snapshot(const Snapshot&) = delete;
     Snapshot& operator=(const Snapshot&) = delete;
 

@@ -199,7 +199,8 @@ private:
     const Route* nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst,
                            rte_be32_t icmp_from, bool may_answer) noexcept;
     // NAT, after the rewrite: sends m toward dst by r, as fragments if it exceeds the MTU.
-    void xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be32_t dst) noexcept;
+    void xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be32_t dst,
+                  bool to_real = false) noexcept;
     // The live connection of k (hash h) in direction `want`; `cand` is the burst's candidate
     // for h (kNoCandidate: none looked up).
     static constexpr uint32_t kNoCandidate = ConnTable::kUnknown;
@@ -248,7 +249,9 @@ private:
     void handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
 
     // Stages m for port with next_hop's MAC, or holds it until ARP resolves it.
-    void stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32_t next_hop) noexcept;
+    // cache_dst != 0: once resolved, remember how cache_dst (a real) is reached (egress_).
+    void stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32_t next_hop,
+                  rte_be32_t cache_dst = 0, uint8_t cache_kind = 0) noexcept;
 
     struct Held {
         rte_mbuf* m;
@@ -277,6 +280,35 @@ private:
     std::array<NeighCache, 1u << kNeighCacheBits> ncache_{};
     uint32_t ncache_gen_ = UINT32_MAX;
     bool neigh_lookup(rte_be32_t ip, rte_ether_addr& mac) noexcept;
+
+    // How a real is reached, as the routing (or on-link) and neighbour lookups last found it:
+    // port, MTU, both MACs and the interface's address. Direct-mapped by the real's address and
+    // dropped whole at the start of a burst when the snapshot or the neighbour table's
+    // generation has changed; filled by the slow path (stage_l2) once the MAC is known. NAT,
+    // tun and dr to a real then cost one probe instead of a route scan, an interface lookup, an
+    // MTU check and a neighbour lookup.
+    enum EgressKind : uint8_t { kEgressRouted = 0, kEgressOnLink = 1 };
+    struct Egress {
+        rte_be32_t dst = 0;  // 0: empty
+        uint16_t port = 0;
+        uint16_t mtu = 0;
+        rte_ether_addr dst_mac{}, src_mac{};
+        rte_be32_t src_addr = 0;  // the interface's address
+        uint8_t kind = 0;
+    };
+    static constexpr unsigned kEgressBits = 8;
+    std::array<Egress, 1u << kEgressBits> egress_{};
+    uint64_t egress_snap_ = 0;
+    uint32_t egress_gen_ = UINT32_MAX;
+    static uint32_t egress_slot(rte_be32_t dst) noexcept {
+        return (uint32_t(dst) * 0x9E3779B1u) >> (32 - kEgressBits);
+    }
+    const Egress* egress_hit(rte_be32_t dst, uint8_t kind) const noexcept {
+        const Egress& e = egress_[egress_slot(dst)];
+        return e.dst == dst && e.kind == kind ? &e : nullptr;
+    }
+    // Ethernet addresses from e, and onto e's port.
+    void put_l2(rte_mbuf* m, const Egress& e) noexcept;
 };
 
 }  // namespace lb::dp

@@ -1194,3 +1194,32 @@ services = (
         CHECK(fx.w->svc_stats[0].inactive.get() == 1);
     }
 }
+
+TEST_CASE("process: a new snapshot's route and MTU apply at once to existing connections",
+          "[process][nat][mtu]") {
+    // The worker remembers how each real is reached (port, MTU, MACs); a new snapshot, even
+    // with the same generation number, must not be served from that memory.
+    std::string wide = kNatMtuConfig;
+    wide.replace(wide.find("mtu = 1400"), 10, "mtu = 1500");
+    Fixture fx(1, 0, 64, wide.c_str());
+    fx.send({nat_udp(1450, 0x4000, 1).build()}, 0);
+    const auto first = fx.take(1);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].size() == 14 + 1450);
+    fx.send({nat_udp(1450, 0x4000, 2).build()}, 0);  // served from the worker's memory
+    CHECK(fx.take(1).size() == 1);
+
+    const lb::ctl::Config narrow = lb::ctl::parse_config(kNatMtuConfig, "unit.conf");
+    std::array<rte_ether_addr, kMaxPorts> macs{};
+    macs[0] = {{0x02, 0, 0, 0, 0, 0x01}};
+    macs[1] = {{0x02, 0, 0, 0, 1, 0x01}};
+    fx.snap = lb::ctl::build_snapshot(narrow, macs, 1, 1);
+    fx.send({nat_udp(1450, 0x4000, 3).build()}, 0);
+    CHECK(fx.take(1).empty());
+    const auto back = fx.take(0);
+    REQUIRE(back.size() == 1);
+    CHECK(back[0][34] == 3);  // fragmentation needed, MTU 1400
+    CHECK(back[0][35] == 4);
+    CHECK(be16_at(back[0], 40) == 1400);
+    CHECK(fx.w->counters.conns_created.get() == 1);
+}
