@@ -873,12 +873,15 @@ const Route* Worker::nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst
 }
 
 void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be32_t dst,
-                      bool to_real) noexcept {
+                      uint8_t cache) noexcept {
     const Interface& ifc = *snap.interface_of(r.port);  // nat_route found it
     const rte_be32_t next_hop = r.gateway != 0 ? r.gateway : dst;
     const uint16_t len = rte_be_to_cpu_16(rd16(frame_of(m) + kEth + 2));
     if (len <= ifc.mtu) {
-        stage_l2(m, r.port, ifc, next_hop, to_real ? dst : 0, kEgressRouted);
+        const rte_be32_t key = cache == kEgressRouted    ? dst
+                               : cache == kEgressNextHop ? next_hop
+                                                         : 0;
+        stage_l2(m, r.port, ifc, next_hop, key, cache);
         return;
     }
     // Over the MTU without DF: fragments, as the kernel's ip_fragment makes them for IPVS.
@@ -1115,7 +1118,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         put_l2(m, *e);
         return;
     }
-    xmit_nat(snap, m, *r, c.real_ip, true);
+    xmit_nat(snap, m, *r, c.real_ip, kEgressRouted);
 }
 
 void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
@@ -1157,16 +1160,31 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     if (p.frag_first) {
         note_fragment(p, FragAction::NatOut, c.vip, 0, c);
     }
-    // Over the egress MTU with DF: fragmentation-needed to the real, from the address it sent
-    // to (the kernel's ip_forward does so before IPVS sees a reply).
-    const Route* r = nat_route(snap, m, c.client_ip, snap.interface_of(m->port)->addr, true);
-    if (r == nullptr) {
-        return;
+    // The route to the client is looked up; how its next hop is reached is remembered.
+    const Route* r = snap.route(c.client_ip);
+    const Egress* e = nullptr;
+    if (r != nullptr) {
+        e = egress_hit(r->gateway != 0 ? r->gateway : c.client_ip, kEgressNextHop);
+        if (e != nullptr && (e->port != r->port || p.ip_len > e->mtu)) {
+            e = nullptr;
+        }
+    }
+    if (e == nullptr) {
+        // Over the egress MTU with DF: fragmentation-needed to the real, from the address it
+        // sent to (the kernel's ip_forward does so before IPVS sees a reply).
+        r = nat_route(snap, m, c.client_ip, snap.interface_of(m->port)->addr, true);
+        if (r == nullptr) {
+            return;
+        }
     }
     decrement_ttl(ip);
     rewrite_addr(ip + 12, ip + 10, l4c, udp, c.vip);
     rewrite_port(l4, l4c, udp, c.vport);
-    xmit_nat(snap, m, *r, c.client_ip);
+    if (e != nullptr) {
+        put_l2(m, *e);
+        return;
+    }
+    xmit_nat(snap, m, *r, c.client_ip, kEgressNextHop);
 }
 
 uint32_t Worker::frag_slot(rte_be32_t src, rte_be32_t dst, rte_be16_t id,

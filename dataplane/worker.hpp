@@ -199,8 +199,10 @@ private:
     const Route* nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst,
                            rte_be32_t icmp_from, bool may_answer) noexcept;
     // NAT, after the rewrite: sends m toward dst by r, as fragments if it exceeds the MTU.
+    // cache: what egress_ learns from it (kEgressRouted: dst is a real; kEgressNextHop: the
+    // route's next hop; anything else: nothing).
     void xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be32_t dst,
-                  bool to_real = false) noexcept;
+                  uint8_t cache = UINT8_MAX) noexcept;
     // The live connection of k (hash h) in direction `want`; `cand` is the burst's candidate
     // for h (kNoCandidate: none looked up).
     static constexpr uint32_t kNoCandidate = ConnTable::kUnknown;
@@ -287,7 +289,10 @@ private:
     // generation has changed; filled by the slow path (stage_l2) once the MAC is known. NAT,
     // tun and dr to a real then cost one probe instead of a route scan, an interface lookup, an
     // MTU check and a neighbour lookup.
-    enum EgressKind : uint8_t { kEgressRouted = 0, kEgressOnLink = 1 };
+    // Routed: by the real's address, from the routing table. OnLink: by the real's address,
+    // on-link (dr). NextHop: by the next hop of a route (replies to clients: the gateway),
+    // checked against the route's port.
+    enum EgressKind : uint8_t { kEgressRouted = 0, kEgressOnLink = 1, kEgressNextHop = 2 };
     struct Egress {
         rte_be32_t dst = 0;  // 0: empty
         uint16_t port = 0;
