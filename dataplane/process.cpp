@@ -1079,7 +1079,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
 
     if (fwd == Forward::Tunnel) {
         if (svcp == nullptr) {
-            svcp = snap.find_service(c.vip, c.vport, c.proto);  // nullptr: deleted since
+            svcp = snap.service_of(c.svc_slot, c.vip, c.vport, c.proto);  // nullptr: deleted
         }
         const rte_be32_t tsrc = svcp != nullptr ? svcp->tunnel_src : 0;
         if (p.frag_first) {
@@ -1258,7 +1258,7 @@ void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it
         // error goes to it as it is, by the connection's method.
         counters.icmp_errors_translated.add(1);
         if (Forward(c.forward) == Forward::Tunnel) {
-            const Service* svc = snap.find_service(c.vip, c.vport, c.proto);
+            const Service* svc = snap.service_of(c.svc_slot, c.vip, c.vport, c.proto);
             xmit_tunnel(snap, m, c.real_ip, svc != nullptr ? svc->tunnel_src : 0, false);
         } else {
             xmit_dr(snap, m, c.real_ip);

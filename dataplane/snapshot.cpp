@@ -26,6 +26,7 @@ void Snapshot::finalize() {
         n <<= 1;
     }
     svc_index_.assign(n, 0);
+    svc_of_slot_.clear();
     svc_mask_ = uint32_t(n - 1);
     std::vector<std::pair<rte_be32_t, uint8_t>> addrs;
     for (uint32_t i = 0; i < services.size(); ++i) {
@@ -36,6 +37,10 @@ void Snapshot::finalize() {
         }
         svc_index_[slot] = i + 1;
         addrs.emplace_back(s.vip, kAddrVip);
+        if (s.stats_slot >= svc_of_slot_.size()) {
+            svc_of_slot_.resize(size_t(s.stats_slot) + 1, -1);
+        }
+        svc_of_slot_[s.stats_slot] = int32_t(i);
     }
     for (const rte_be32_t v : retired_vips) {
         addrs.emplace_back(v, kAddrVip);

@@ -146,6 +146,18 @@ public:
     bool is_local(rte_be32_t addr) const noexcept { return (addr_class(addr) & kAddrLocal) != 0; }
     bool is_vip(rte_be32_t addr) const noexcept { return (addr_class(addr) & kAddrVip) != 0; }
     const Service* find_service(rte_be32_t vip, rte_be16_t port, uint8_t proto) const noexcept;
+    // A connection's service: by its stats slot, checked against its VIP, port and protocol
+    // (find_service when the slot holds another service or none); nullptr: deleted since.
+    const Service* service_of(uint16_t slot, rte_be32_t vip, rte_be16_t port,
+                              uint8_t proto) const noexcept {
+        if (slot < svc_of_slot_.size() && svc_of_slot_[slot] >= 0) {
+            const Service& s = services[size_t(svc_of_slot_[slot])];
+            if (s.vip == vip && s.port == port && s.proto == proto) {
+                return &s;
+            }
+        }
+        return find_service(vip, port, proto);
+    }
     // The interface whose subnet holds dst; nullptr when dst is not on a connected subnet.
     const Interface* on_link(rte_be32_t dst) const noexcept {
         for (const Interface& i : interfaces) {
@@ -161,6 +173,7 @@ public:
 private:
     // Open-addressed index over services by (vip, port, proto); slot holds service index + 1.
     std::vector<uint32_t> svc_index_;
+    std::vector<int32_t> svc_of_slot_;  // stats slot -> index into services, or -1
     uint32_t svc_mask_ = 0;
     // Addresses that are ours or VIPs, at most a quarter full; key 0: empty.
     uint32_t addr_slot(rte_be32_t addr) const noexcept {
