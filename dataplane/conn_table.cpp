@@ -203,6 +203,12 @@ void ConnTable::prefetch(uint64_t h) const noexcept {
     rte_prefetch0(&buckets_[uint32_t(h) & mask_]);
 }
 
+void ConnTable::prefetch_both(uint64_t h) const noexcept {
+    const auto b0 = uint32_t(h) & mask_;
+    rte_prefetch0(&buckets_[b0]);
+    rte_prefetch0(&buckets_[other_bucket(b0, sig_of(h))]);
+}
+
 uint32_t ConnTable::candidate(uint64_t h) const noexcept {
     const uint16_t sig = sig_of(h);
     const auto b0 = uint32_t(h) & mask_;

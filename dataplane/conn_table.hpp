@@ -106,6 +106,9 @@ public:
 
     // Warms h's first bucket.
     void prefetch(uint64_t h) const noexcept;
+    // Warms both of h's buckets: for an insert or a removal, whose key may well be (or go) in
+    // its second bucket when the index is loaded.
+    void prefetch_both(uint64_t h) const noexcept;
     // Once the first bucket is likely in cache: its first index slot with h's signature, as an
     // entry reference (index * 2 + direction), its entry prefetched; kNone when no slot has it
     // and no key of this bucket spilled (then the key is not in the table, as long as nothing is
@@ -164,8 +167,8 @@ public:
                 idxs[n] = idx;
                 h_in[n] = hash(in_key(c));
                 h_out[n] = hash(out_key(c));
-                prefetch(h_in[n]);  // the second buckets are rarely needed
-                prefetch(h_out[n]);
+                prefetch_both(h_in[n]);
+                prefetch_both(h_out[n]);
                 if (++n == kBatch) {
                     flush();
                 }

@@ -483,9 +483,12 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
     // here, and its reply tuple's first bucket is prefetched for the handler's collision check
     // and insert (cold and random: the largest cost of a new connection otherwise). A tuple seen
     // twice in the burst is scheduled once: its later packets find the connection the first one
-    // makes.
+    // makes. rr and wrr take the burst's turns of a service with one increment of its cursor
+    // (shared by the workers), handed out in packet order.
     uint16_t firsts[kBurst];
     uint16_t n_firsts = 0;
+    const Service* turns_svc = nullptr;
+    uint64_t turns = 0;
     std::array<uint64_t, 4> seen{};
     for (uint16_t i = 0; i < n; ++i) {
         Item& it = items[i];
@@ -506,8 +509,25 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
         if (!again) {
             word |= bit;
             firsts[n_firsts++] = i;
-            preschedule(snap, pkts[i], it, now);
+            it.svc = schedulable(snap, it);
+            if (it.svc != nullptr && sched_takes_turns(*it.svc)) {
+                turns_svc = turns_svc == nullptr ? it.svc : turns_svc;
+                turns += it.svc == turns_svc ? 1 : 0;
+            }
         }
+    }
+    uint64_t turn =
+        turns != 0 ? turns_svc->cursor.next.fetch_add(turns, std::memory_order_relaxed) : 0;
+    for (uint16_t k = 0; k < n_firsts; ++k) {
+        Item& it = items[firsts[k]];
+        if (it.svc == nullptr) {
+            continue;
+        }
+        const Service& svc = *it.svc;
+        const SchedCtx ctx{it.p.src, it.p.sport, it.p.dst, real_stats.get(), overload};
+        const int32_t pick =
+            &svc == turns_svc ? sched_pick_turn(svc, ctx, turn++) : sched_pick(svc, ctx);
+        preschedule(snap, pkts[firsts[k]], it, now, pick);
     }
     burst_inserts_ = 0;
     burst_filter_ = {};
@@ -896,23 +916,24 @@ void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be3
     send_fragments(m, r.port, mac, ifc.mac, ifc.mtu, counters.nat_fragments);
 }
 
-void Worker::preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it,
-                         uint32_t now) noexcept {
+const Service* Worker::schedulable(const Snapshot& snap, const Item& it) noexcept {
     // Only the plain case: a SYN (or UDP) for a service without persistence. The rest is
-    // scheduled by handle_inbound as before.
+    // scheduled by handle_inbound.
     const Parsed& p = it.p;
     if (p.proto == IPPROTO_TCP && (p.tcp_flags & (kSyn | kAck | kRst | kFin)) != kSyn) {
-        return;
+        return nullptr;
     }
     const Service* svc = snap.find_service(p.dst, p.dport, p.proto);
-    if (svc == nullptr || svc->persistence != 0) {
-        return;
-    }
-    const int32_t pick =
-        sched_pick(*svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
+    return svc != nullptr && svc->persistence == 0 ? svc : nullptr;
+}
+
+void Worker::preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint32_t now,
+                         int32_t pick) noexcept {
     if (pick < 0) {
         return;
     }
+    const Service* svc = it.svc;
+    const Parsed& p = it.p;
     const Real& real = svc->reals[size_t(pick)];
     if (real.forward == Forward::Nat && rte_pktmbuf_mtod(m, const uint8_t*)[kEth + 8] <= 1) {
         it.pre = Pre::TtlExceeded;
@@ -934,10 +955,9 @@ void Worker::preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it,
     c.tmpl = ConnTable::kNone;
     c.expire = now + timeout_of(snap.timeouts, c);
     it.h_out = ConnTable::hash(out_key(c));
-    conns.prefetch(it.h_out);
+    conns.prefetch_both(it.h_out);
     // Counted now, so lc and wlc see the earlier picks of this burst as they would one by one.
     gauge(c, true);
-    it.svc = svc;
     it.pre = Pre::Picked;
 }
 

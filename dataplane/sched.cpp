@@ -298,21 +298,24 @@ int32_t sched_nth(const Service& svc, uint64_t n) noexcept {
     return kNoReal;
 }
 
+int32_t sched_pick_turn(const Service& svc, const SchedCtx& ctx, uint64_t n) noexcept {
+    int32_t r = sched_nth(svc, n);
+    // IPVS's rr and wrr step over overloaded reals: take further turns, at most a period.
+    const uint64_t period = svc.sched == SchedKind::Rr ? svc.rr_order.size() : svc.wrr_period;
+    for (uint64_t k = 1; r != kNoReal && !available(svc.reals[size_t(r)], ctx); ++k) {
+        if (k >= period) {
+            return kNoReal;
+        }
+        r = sched_nth(svc, svc.cursor.next.fetch_add(1, std::memory_order_relaxed));
+    }
+    return r;
+}
+
 int32_t sched_pick(const Service& svc, const SchedCtx& ctx) noexcept {
     switch (svc.sched) {
     case SchedKind::Rr:
-    case SchedKind::Wrr: {
-        int32_t r = sched_nth(svc, svc.cursor.next.fetch_add(1, std::memory_order_relaxed));
-        // IPVS's rr and wrr step over overloaded reals: take further turns, at most a period.
-        const uint64_t period = svc.sched == SchedKind::Rr ? svc.rr_order.size() : svc.wrr_period;
-        for (uint64_t k = 1; r != kNoReal && !available(svc.reals[size_t(r)], ctx); ++k) {
-            if (k >= period) {
-                return kNoReal;
-            }
-            r = sched_nth(svc, svc.cursor.next.fetch_add(1, std::memory_order_relaxed));
-        }
-        return r;
-    }
+    case SchedKind::Wrr:
+        return sched_pick_turn(svc, ctx, svc.cursor.next.fetch_add(1, std::memory_order_relaxed));
     case SchedKind::Lc: return pick_lc(svc, ctx);
     case SchedKind::Wlc:
         return pick_weighted_least(svc, ctx, false,

@@ -43,6 +43,14 @@ int32_t sched_nth(const Service& svc, uint64_t n) noexcept;
 // The real for a new connection (index into svc.reals), or kNoReal.
 int32_t sched_pick(const Service& svc, const SchedCtx& ctx) noexcept;
 
+// rr and wrr with a turn already taken from the cursor (a worker takes a burst's turns with one
+// increment): the n-th pick of the sequence, or further turns when that real is unavailable.
+int32_t sched_pick_turn(const Service& svc, const SchedCtx& ctx, uint64_t n) noexcept;
+
+inline bool sched_takes_turns(const Service& svc) noexcept {
+    return svc.sched == SchedKind::Rr || svc.sched == SchedKind::Wrr;
+}
+
 // The hashes sh, dh and mh use (exposed for tests and tools).
 uint32_t sh_bucket(rte_be32_t addr, rte_be16_t port, uint32_t offset) noexcept;
 uint32_t dh_bucket(rte_be32_t addr) noexcept;

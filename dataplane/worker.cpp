@@ -113,8 +113,10 @@ void Worker::run(const WorkerIo& io) {
 void Worker::housekeeping(uint32_t now) noexcept {
     if (now != sweep_last_ms_) {
         // At most a whole table's worth pending (a clock jump must not make it sweep for ages).
-        sweep_credit_ = std::min(sweep_credit_ + uint64_t(now - sweep_last_ms_) * conns.capacity(),
-                                 uint64_t(conns.capacity()) * 1000);
+        const uint64_t cap = conns.capacity(), size = conns.size();
+        const uint64_t per_ms = cap * (size * 4 > cap * 3 ? 4 : size * 2 > cap ? 2 : 1);
+        sweep_credit_ = std::min(sweep_credit_ + uint64_t(now - sweep_last_ms_) * per_ms,
+                                 cap * 1000);
         sweep_last_ms_ = now;
     }
     if (sweep_credit_ >= 1000) {

@@ -67,8 +67,9 @@ public:
     void expire(uint32_t now_ms, uint32_t budget) noexcept;
 
     // Between bursts, every loop turn: the expiry sweep (the whole table about once a second of
-    // `now`, at most kSweepMaxPerTurn entries a turn) and held frames whose neighbour resolved
-    // or whose time is up (staged for TX or dropped).
+    // `now`, twice when it is over half full, four times over three quarters: a loaded table
+    // gives its dead entries back sooner; at most kSweepMaxPerTurn entries a turn) and held
+    // frames whose neighbour resolved or whose time is up (staged for TX or dropped).
     void housekeeping(uint32_t now) noexcept;
     static constexpr uint32_t kSweepMaxPerTurn = 256;
 
@@ -170,7 +171,12 @@ private:
     bool redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t client) noexcept;
     void handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
     void handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
-    void preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint32_t now) noexcept;
+    // The service a packet's new connection may be scheduled for ahead of its handler, or
+    // nullptr (the handler schedules it).
+    static const Service* schedulable(const Snapshot& snap, const Item& it) noexcept;
+    // With the scheduler's pick (< 0: none, left to the handler).
+    void preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint32_t now,
+                     int32_t pick) noexcept;
     void handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     void handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     void handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
