@@ -1128,7 +1128,11 @@ services = (
               { address = "10.10.0.3"; port = 8080; forward = "nat"; } ); },
   { vip = "198.51.100.10"; port = 81; protocol = "tcp"; scheduler = "wlc";
     reals = ( { address = "10.10.0.2"; port = 8081; forward = "nat"; },
-              { address = "10.10.0.3"; port = 8081; forward = "nat"; } ); }
+              { address = "10.10.0.3"; port = 8081; forward = "nat"; } ); },
+  { vip = "198.51.100.10"; port = 82; protocol = "tcp"; scheduler = "rr";
+    reals = ( { address = "10.10.0.2"; port = 8082; forward = "nat"; },
+              { address = "10.10.0.3"; port = 8082; forward = "nat"; },
+              { address = "10.10.0.4"; port = 8082; forward = "nat"; } ); }
 );
 )";
     Fixture fx(1, 0, 64, config);
@@ -1150,6 +1154,28 @@ services = (
         CHECK(fx.w->real_stats[0].inactive.get() == 2);
         CHECK(fx.w->real_stats[1].inactive.get() == 1);
         CHECK(fx.w->svc_stats[0].inactive.get() == 3);
+    }
+    SECTION("two rr services in one burst each keep their own sequence, across bursts") {
+        fx.set_neigh("10.10.0.4", 0x14, 1);
+        auto syn = [](uint16_t dport, uint16_t sport) {
+            Pkt s;
+            s.dport = dport;
+            s.sport = sport;
+            return s.build();
+        };
+        fx.send({syn(80, 1), syn(82, 2), syn(80, 3), syn(82, 4), syn(82, 5), syn(80, 6)}, 0);
+        auto out = fx.take(1);
+        REQUIRE(out.size() == 6);
+        std::string seq;
+        for (const Bytes& f : out) {
+            seq += char('0' + f[14 + 19] - 1);  // 10.10.0.2 -> '1', .3 -> '2', .4 -> '3'
+        }
+        CHECK(seq == "112231");  // 80: .2 .3 .2; 82: .2 .3 .4
+        fx.send({syn(82, 7), syn(80, 8)}, 0);
+        out = fx.take(1);
+        REQUIRE(out.size() == 2);
+        CHECK(out[0][14 + 19] == 2);  // port 82's fourth turn: 10.10.0.2 again
+        CHECK(out[1][14 + 19] == 3);  // port 80's fourth turn: 10.10.0.3
     }
     SECTION("wlc sees the picks made earlier in the same burst") {
         std::vector<Bytes> in;
