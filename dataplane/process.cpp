@@ -684,6 +684,42 @@ void Worker::xmit_dr(const Snapshot& snap, rte_mbuf* m, rte_be32_t real) noexcep
 void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
                          rte_be32_t tunnel_src, bool answer_too_big) noexcept {
     const Egress* e = egress_hit(real, kEgressRouted);
+    if (e != nullptr) {
+        // The usual case: the real's way is known and the packet fits. The frame grows 20
+        // bytes at the front (Ethernet padding dropped): Ethernet, outer IPv4, the packet.
+        uint8_t* const f = frame_of(m);
+        const uint8_t* in = f + kEth;
+        const uint16_t inner_len = rte_be_to_cpu_16(rd16(in + 2));
+        if (inner_len + 20u <= e->mtu && rte_pktmbuf_headroom(m) >= 20) {
+            m->data_off = uint16_t(m->data_off - 20);
+            m->data_len = uint16_t(kEth + 20 + inner_len);
+            m->pkt_len = m->data_len;
+            uint8_t* g = f - 20;
+            std::memcpy(g, e->dst_mac.addr_bytes, 6);
+            std::memcpy(g + 6, e->src_mac.addr_bytes, 6);
+            wr16(g + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
+            uint8_t* o = g + kEth;
+            const uint8_t tos = in[1];
+            const bool df = (in[6] & 0x40) != 0;
+            rte_be16_t id;
+            std::memcpy(&id, in + 4, 2);
+            o[0] = 0x45;
+            o[1] = tos;
+            wr16(o + 2, rte_cpu_to_be_16(uint16_t(inner_len + 20)));
+            wr16(o + 4, id);
+            wr16(o + 6, df ? rte_cpu_to_be_16(0x4000) : 0);
+            o[8] = 64;
+            o[9] = IPPROTO_IPIP;
+            wr16(o + 10, 0);
+            wr32(o + 12, tunnel_src != 0 ? tunnel_src : e->src_addr);
+            wr32(o + 16, real);
+            wr16(o + 10, csum_full(o, 20));
+            counters.tunnel_encapsulated.add(1);
+            Staged& t = tx[e->port];
+            t.pkts[t.n++] = m;
+            return;
+        }
+    }
     const Route* r = nullptr;
     const Interface* ifc = nullptr;
     if (e == nullptr) {
