@@ -2,8 +2,9 @@
 // Schedulers with IPVS's semantics. Control precomputes each service's tables (build_sched);
 // a worker picks for a new connection with sched_pick.
 //
-// rr and wrr walk IPVS's sequence with one atomic increment of the service's shared cursor, so
-// the sequence is IPVS's global one whichever worker sees the new connection. lc, wlc, sed, nq
+// rr and wrr walk IPVS's sequence with atomic increments of the service's shared cursor (a worker
+// takes all of a burst's turns with one), so the sequence is IPVS's global one whichever worker
+// sees the new connection. lc, wlc, sed, nq
 // and ovf compare the active/inactive connection counts of the picking worker's own table
 // (one worker: exactly IPVS; several: each balances its share, see README). sh, dh and mh are
 // pure functions of the packet and the tables, identical on every worker and director.
