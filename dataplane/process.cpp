@@ -952,6 +952,25 @@ void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be3
     send_fragments(m, r.port, mac, ifc.mac, ifc.mtu, counters.nat_fragments);
 }
 
+Conn Worker::new_conn(const Parsed& p, const Service& svc, const Real& real, uint32_t tmpl,
+                      uint32_t now, const Timeouts& t) noexcept {
+    Conn c{};
+    c.client_ip = p.src;
+    c.client_port = p.sport;
+    c.vip = p.dst;
+    c.vport = p.dport;
+    c.real_ip = real.addr;
+    c.real_port = real.port;
+    c.proto = p.proto;
+    c.state = uint8_t(TcpState::None);
+    c.forward = uint8_t(real.forward);
+    c.svc_slot = svc.stats_slot;
+    c.real_slot = real.stats_slot;
+    c.tmpl = tmpl;
+    c.expire = now + timeout_of(t, c);
+    return c;
+}
+
 const Service* Worker::schedulable(const Snapshot& snap, const Item& it) noexcept {
     // Only the plain case: a SYN (or UDP) for a service without persistence. The rest is
     // scheduled by handle_inbound.
@@ -976,20 +995,7 @@ void Worker::preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint
         return;
     }
     Conn& c = it.fresh;
-    c = Conn{};
-    c.client_ip = p.src;
-    c.client_port = p.sport;
-    c.vip = p.dst;
-    c.vport = p.dport;
-    c.real_ip = real.addr;
-    c.real_port = real.port;
-    c.proto = p.proto;
-    c.state = uint8_t(TcpState::None);
-    c.forward = uint8_t(real.forward);
-    c.svc_slot = svc->stats_slot;
-    c.real_slot = real.stats_slot;
-    c.tmpl = ConnTable::kNone;
-    c.expire = now + timeout_of(snap.timeouts, c);
+    c = new_conn(p, *svc, real, ConnTable::kNone, now, snap.timeouts);
     it.h_out = ConnTable::hash(out_key(c));
     conns.prefetch_both(it.h_out);
     // Counted now, so lc and wlc see the earlier picks of this burst as they would one by one.
@@ -1064,20 +1070,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                 drop(m, Drop::TtlExceeded);
                 return;
             }
-            c = Conn{};
-            c.client_ip = p.src;
-            c.client_port = p.sport;
-            c.vip = p.dst;
-            c.vport = p.dport;
-            c.real_ip = real.addr;
-            c.real_port = real.port;
-            c.proto = p.proto;
-            c.state = uint8_t(TcpState::None);
-            c.forward = uint8_t(real.forward);
-            c.svc_slot = svc.stats_slot;
-            c.real_slot = real.stats_slot;
-            c.tmpl = tmpl;
-            c.expire = now + timeout_of(snap.timeouts, c);
+            c = new_conn(p, svc, real, tmpl, now, snap.timeouts);
             h_out = ConnTable::hash(out_key(c));
             gauge(c, true);
         }

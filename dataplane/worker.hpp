@@ -171,6 +171,9 @@ private:
     bool redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t client) noexcept;
     void handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
     void handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
+    // The entry of a new connection from client packet p to `real` of `svc`.
+    static Conn new_conn(const Parsed& p, const Service& svc, const Real& real, uint32_t tmpl,
+                         uint32_t now, const Timeouts& t) noexcept;
     // The service a packet's new connection may be scheduled for ahead of its handler, or
     // nullptr (the handler schedules it).
     static const Service* schedulable(const Snapshot& snap, const Item& it) noexcept;
