@@ -1112,15 +1112,20 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     }
     Conn& c = conns.at(idx);
     const auto fwd = Forward(c.forward);
-    if (tcp) {
-        const auto next = fwd == Forward::Nat
-                              ? tcp_next_state(TcpState(c.state), Dir::In, p.tcp_flags)
-                              : tcp_next_state_input_only(TcpState(c.state), p.tcp_flags);
-        if (next != TcpState(c.state)) {
-            set_state(c, next);
+    if (tcp && TcpState(c.state) == TcpState::Established &&
+        (p.tcp_flags & (kSyn | kFin | kRst)) == 0) {
+        c.expire = now + snap.timeouts.tcp_established;  // the usual data packet: no change
+    } else {
+        if (tcp) {
+            const auto next = fwd == Forward::Nat
+                                  ? tcp_next_state(TcpState(c.state), Dir::In, p.tcp_flags)
+                                  : tcp_next_state_input_only(TcpState(c.state), p.tcp_flags);
+            if (next != TcpState(c.state)) {
+                set_state(c, next);
+            }
         }
+        c.expire = now + timeout_of(snap.timeouts, c);
     }
-    c.expire = now + timeout_of(snap.timeouts, c);
     svc_stats[c.svc_slot].in_pkts.add(1);
     svc_stats[c.svc_slot].in_bytes.add(p.ip_len);
     real_stats[c.real_slot].in_pkts.add(1);
@@ -1191,13 +1196,18 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         drop(m, Drop::TtlExceeded);
         return;
     }
-    if (p.proto == IPPROTO_TCP) {
-        const auto next = tcp_next_state(TcpState(c.state), Dir::Out, p.tcp_flags);
-        if (next != TcpState(c.state)) {
-            set_state(c, next);
+    if (p.proto == IPPROTO_TCP && TcpState(c.state) == TcpState::Established &&
+        (p.tcp_flags & (kSyn | kFin | kRst)) == 0) {
+        c.expire = now + snap.timeouts.tcp_established;  // the usual data packet: no change
+    } else {
+        if (p.proto == IPPROTO_TCP) {
+            const auto next = tcp_next_state(TcpState(c.state), Dir::Out, p.tcp_flags);
+            if (next != TcpState(c.state)) {
+                set_state(c, next);
+            }
         }
+        c.expire = now + timeout_of(snap.timeouts, c);
     }
-    c.expire = now + timeout_of(snap.timeouts, c);
     svc_stats[c.svc_slot].out_pkts.add(1);
     svc_stats[c.svc_slot].out_bytes.add(p.ip_len);
     real_stats[c.real_slot].out_pkts.add(1);
