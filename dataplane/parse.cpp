@@ -34,7 +34,11 @@ ParseResult parse_frame(const uint8_t* f, uint32_t len, Parsed& out, Drop& reaso
         reason = Drop::Malformed;
         return ParseResult::Drop;
     }
-    out.dst_mac_broadcast = (f[0] & f[1] & f[2] & f[3] & f[4] & f[5]) == 0xff;
+    uint32_t mac_hi;
+    uint16_t mac_lo;
+    std::memcpy(&mac_hi, f, 4);
+    std::memcpy(&mac_lo, f + 4, 2);
+    out.dst_mac_broadcast = mac_hi == 0xffffffffu && mac_lo == 0xffffu;
     out.dst_mac_multicast = (f[0] & 1) != 0 && !out.dst_mac_broadcast;
     const uint16_t ethertype = load_be16(f + 12);
     out.l3_off = kEthHdr;
@@ -72,7 +76,8 @@ ParseResult parse_frame(const uint8_t* f, uint32_t len, Parsed& out, Drop& reaso
         reason = Drop::Malformed;
         return ParseResult::Drop;
     }
-    if (csum_fold(csum_partial(ip, ihl)) != 0xffff) {
+    // Without options (nearly always) the sum is five straight-line additions.
+    if (csum_fold(ihl == 20 ? csum_partial(ip, 20) : csum_partial(ip, ihl)) != 0xffff) {
         reason = Drop::Malformed;
         return ParseResult::Drop;
     }
