@@ -445,3 +445,82 @@ table ip lbt {
 }
 EOF
 }
+
+# ---- suite scaffolding (test_lab, test_sched, test_ctl, test_hostile) -------------------------
+
+# The script's leading comment block, without the '# ': its --help.
+suite_help() { awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; }
+
+# suite_args "$@": the options the suites share: --workers 1|2|1,2, --keep-tmp, --help.
+suite_args() {
+    WORKERS=(1 2)
+    KEEP_TMP=0
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --workers)
+            IFS=, read -r -a WORKERS <<<"${2:?--workers needs a value}"
+            shift 2
+            ;;
+        --keep-tmp)
+            KEEP_TMP=1
+            shift
+            ;;
+        -h | --help)
+            suite_help
+            exit 0
+            ;;
+        *)
+            echo "unknown argument: $1 (see --help)" >&2
+            exit 2
+            ;;
+        esac
+    done
+}
+
+# suite_begin NAME: root and the lab lock; $TMP with $LAB_RUN in it (kept when a check failed or
+# with --keep-tmp); the counters; an EXIT trap that stops what the suite started (the PIDs in
+# BG_PIDS, lb), calls suite_cleanup_more when the suite defines one, and takes the lab down.
+suite_begin() {
+    SUITE=$1
+    lab_require_root || exit 2
+    lab_lock || exit 2
+    TMP=$(mktemp -d "/tmp/lbt-$SUITE.XXXXXX")
+    export LAB_RUN="$TMP/run"
+    mkdir -p "$LAB_RUN"
+    PASSED=0
+    FAILED=0
+    RUN_FAILED=0
+    BG_PIDS=()
+    trap suite_cleanup EXIT
+    trap 'echo "$SUITE: interrupted" >&2; exit 130' INT TERM
+}
+
+suite_cleanup() {
+    local p
+    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -n "$LAB_LB_PID" ] && lab_stop_lb 3 >/dev/null
+    if declare -F suite_cleanup_more >/dev/null; then
+        suite_cleanup_more
+    fi
+    lab_down
+    if [ "$KEEP_TMP" -eq 1 ] || [ "$FAILED" -ne 0 ]; then
+        echo "$SUITE: logs and configs kept in $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+
+pass() {
+    echo "PASS $1"
+    PASSED=$((PASSED + 1))
+}
+fail() {  # fail NAME WHY... (the words of WHY are joined with spaces)
+    local name=$1
+    shift
+    echo "FAIL $name: $*"
+    FAILED=$((FAILED + 1))
+    RUN_FAILED=$((RUN_FAILED + 1))
+}
+skip() { echo "SKIP $1: $2"; }
+note() { echo "  $*"; }
+oneline() { echo "$*" | tr '\n' ' '; }

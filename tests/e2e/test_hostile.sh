@@ -73,68 +73,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/e2e/lib.sh
 source "$HERE/lib.sh"
 
-WORKERS=(1 2)
-KEEP_TMP=0
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --workers)
-        IFS=, read -r -a WORKERS <<<"${2:?--workers needs a value}"
-        shift 2
-        ;;
-    --keep-tmp)
-        KEEP_TMP=1
-        shift
-        ;;
-    -h | --help)
-        awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"
-        exit 0
-        ;;
-    *)
-        echo "unknown argument: $1 (see --help)" >&2
-        exit 2
-        ;;
-    esac
-done
-
-lab_require_root || exit 2
-lab_lock || exit 2
-
-TMP=$(mktemp -d /tmp/lbt-hostile.XXXXXX)
-export LAB_RUN="$TMP/run"
-mkdir -p "$LAB_RUN"
-PASSED=0
-FAILED=0
-RUN_FAILED=0
-BG_PIDS=()
-
-cleanup() {
-    local p
-    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    [ -n "$LAB_LB_PID" ] && lab_stop_lb 3 >/dev/null
-    huge_release
-    lab_down
-    if [ "$KEEP_TMP" -eq 1 ] || [ "$FAILED" -ne 0 ]; then
-        echo "hostile: logs and configs kept in $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'echo "hostile: interrupted" >&2; exit 130' INT TERM
-
-pass() {
-    echo "PASS $1"
-    PASSED=$((PASSED + 1))
-}
-fail() {  # fail NAME WHY...
-    local name=$1
-    shift
-    echo "FAIL $name: $*"
-    FAILED=$((FAILED + 1))
-    RUN_FAILED=$((RUN_FAILED + 1))
-}
-note() { echo "  $*"; }
-oneline() { echo "$*" | tr '\n' ' '; }
+suite_args "$@"
+suite_begin hostile
+suite_cleanup_more() { huge_release; }
 
 HPY="$LAB_E2E_DIR/hostile.py"
 DIGEST_VPORT=54

@@ -69,41 +69,7 @@ if [ "$DIRECTOR" = kernel ] && [ "${MODES[*]}" != nat ]; then
     exit 2
 fi
 
-lab_require_root || exit 2
-lab_lock || exit 2
-
-TMP=$(mktemp -d /tmp/lbt-e2e.XXXXXX)
-export LAB_RUN="$TMP/run"
-mkdir -p "$LAB_RUN"
-PASSED=0
-FAILED=0
-RUN_FAILED=0
-
-cleanup() {
-    [ -n "$LAB_LB_PID" ] && lab_stop_lb 3 >/dev/null
-    lab_down
-    if [ "$KEEP_TMP" -eq 1 ] || [ "$FAILED" -ne 0 ]; then
-        echo "e2e: logs and configs kept in $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
-
-pass() {
-    echo "PASS $1"
-    PASSED=$((PASSED + 1))
-}
-fail() {  # fail NAME WHY... (the words of WHY are joined with spaces)
-    local name=$1
-    shift
-    echo "FAIL $name: $*"
-    FAILED=$((FAILED + 1))
-    RUN_FAILED=$((RUN_FAILED + 1))
-}
-skip() { echo "SKIP $1: $2"; }
-note() { echo "  $*"; }
+suite_begin e2e
 
 # The config for MODE and N workers: conf/MODE.conf or conf/MODE-Nworkers.conf. Only the socket
 # path is changed.
