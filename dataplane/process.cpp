@@ -683,107 +683,75 @@ void Worker::xmit_dr(const Snapshot& snap, rte_mbuf* m, rte_be32_t real) noexcep
 
 void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
                          rte_be32_t tunnel_src, bool answer_too_big) noexcept {
-    const Egress* e = egress_hit(real, kEgressRouted);
-    if (e != nullptr) {
-        // The usual case: the real's way is known and the packet fits. The frame grows 20
-        // bytes at the front (Ethernet padding dropped): Ethernet, outer IPv4, the packet.
-        uint8_t* const f = frame_of(m);
-        const uint8_t* in = f + kEth;
-        const uint16_t inner_len = rte_be_to_cpu_16(rd16(in + 2));
-        if (inner_len + 20u <= e->mtu && rte_pktmbuf_headroom(m) >= 20) {
-            m->data_off = uint16_t(m->data_off - 20);
-            m->data_len = uint16_t(kEth + 20 + inner_len);
-            m->pkt_len = m->data_len;
-            uint8_t* g = f - 20;
-            std::memcpy(g, e->dst_mac.addr_bytes, 6);
-            std::memcpy(g + 6, e->src_mac.addr_bytes, 6);
-            wr16(g + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
-            uint8_t* o = g + kEth;
-            const uint8_t tos = in[1];
-            const bool df = (in[6] & 0x40) != 0;
-            rte_be16_t id;
-            std::memcpy(&id, in + 4, 2);
-            o[0] = 0x45;
-            o[1] = tos;
-            wr16(o + 2, rte_cpu_to_be_16(uint16_t(inner_len + 20)));
-            wr16(o + 4, id);
-            wr16(o + 6, df ? rte_cpu_to_be_16(0x4000) : 0);
-            o[8] = 64;
-            o[9] = IPPROTO_IPIP;
-            wr16(o + 10, 0);
-            wr32(o + 12, tunnel_src != 0 ? tunnel_src : e->src_addr);
-            wr32(o + 16, real);
-            wr16(o + 10, csum_full(o, 20));
-            counters.tunnel_encapsulated.add(1);
-            Staged& t = tx[e->port];
-            t.pkts[t.n++] = m;
-            return;
-        }
-    }
-    const Route* r = nullptr;
-    const Interface* ifc = nullptr;
-    if (e == nullptr) {
-        r = snap.route(real);
-        ifc = r != nullptr ? snap.interface_of(r->port) : nullptr;
-        if (ifc == nullptr) {
-            drop(m, Drop::NoRoute);
-            return;
-        }
-    }
-    const uint16_t port = e != nullptr ? e->port : r->port;
-    const uint16_t mtu = e != nullptr ? e->mtu : ifc->mtu;
-    uint8_t* inner = frame_of(m) + kEth;
+    const uint8_t* inner = frame_of(m) + kEth;
     const uint16_t inner_len = rte_be_to_cpu_16(rd16(inner + 2));
+    const bool df = (inner[6] & 0x40) != 0;
     // Ethernet padding is not part of the packet the real gets.
     rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - kEth - inner_len));
-    const bool df = (inner[6] & 0x40) != 0;
-    if (inner_len + 20u > mtu && df) {
+    const Egress* e = egress_hit(real, kEgressRouted);
+    if (e != nullptr && inner_len + 20u <= e->mtu) {
+        // The usual case: the real's way is known and the packet fits.
+        if (!encapsulate(m, real, tunnel_src != 0 ? tunnel_src : e->src_addr)) {
+            return;
+        }
+        put_l2(m, *e);
+        return;
+    }
+    const Route* r = snap.route(real);
+    const Interface* ifc = r != nullptr ? snap.interface_of(r->port) : nullptr;
+    if (ifc == nullptr) {
+        drop(m, Drop::NoRoute);
+        return;
+    }
+    if (inner_len + 20u > ifc->mtu && df) {
         if (answer_too_big) {
-            send_frag_needed(snap, m, inner_len, uint16_t(mtu - 20));
+            send_frag_needed(snap, m, inner_len, uint16_t(ifc->mtu - 20));
         } else {
             drop(m, Drop::TooBig);
         }
         return;
     }
-    const rte_be32_t next_hop = e != nullptr ? real : r->gateway != 0 ? r->gateway : real;
-    rte_ether_addr mac{};
-    const bool resolved = e != nullptr ? (mac = e->dst_mac, true) : neigh_lookup(next_hop, mac);
-    if (!resolved && inner_len + 20u > mtu) {
+    const rte_be32_t next_hop = r->gateway != 0 ? r->gateway : real;
+    rte_ether_addr mac;
+    const bool resolved = neigh_lookup(next_hop, mac);
+    if (!resolved && inner_len + 20u > ifc->mtu) {
         // Fragments are not held: ask for the MAC and let the sender retry.
-        slow_msg(SlowMsg::Resolve, port, next_hop, nullptr);
+        slow_msg(SlowMsg::Resolve, r->port, next_hop, nullptr);
         drop(m, Drop::NoNeighbour);
         return;
     }
+    if (!encapsulate(m, real, tunnel_src != 0 ? tunnel_src : ifc->addr)) {
+        return;
+    }
+    if (inner_len + 20u > ifc->mtu) {
+        send_fragments(m, r->port, mac, ifc->mac, ifc->mtu, counters.tunnel_fragments);
+        return;
+    }
+    stage_l2(m, r->port, *ifc, next_hop, real, kEgressRouted);
+}
+
+bool Worker::encapsulate(rte_mbuf* m, rte_be32_t real, rte_be32_t src) noexcept {
     uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 20));
     if (f == nullptr) {
         drop(m, Drop::NoMbuf);
-        return;
+        return false;
     }
-    inner = f + kEth + 20;
+    const uint8_t* inner = f + kEth + 20;
     wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
     uint8_t* o = f + kEth;
     o[0] = 0x45;
-    o[1] = inner[1];                                      // TOS
-    wr16(o + 2, rte_cpu_to_be_16(uint16_t(inner_len + 20)));
-    std::memcpy(o + 4, inner + 4, 2);                     // ID
-    wr16(o + 6, df ? rte_cpu_to_be_16(0x4000) : 0);
+    o[1] = inner[1];  // TOS
+    wr16(o + 2, rte_cpu_to_be_16(uint16_t(rte_be_to_cpu_16(rd16(inner + 2)) + 20)));
+    std::memcpy(o + 4, inner + 4, 2);  // ID
+    wr16(o + 6, (inner[6] & 0x40) != 0 ? rte_cpu_to_be_16(0x4000) : 0);
     o[8] = 64;
     o[9] = IPPROTO_IPIP;
     wr16(o + 10, 0);
-    wr32(o + 12, tunnel_src != 0 ? tunnel_src : e != nullptr ? e->src_addr : ifc->addr);
+    wr32(o + 12, src);
     wr32(o + 16, real);
-    counters.tunnel_encapsulated.add(1);
-    if (inner_len + 20u > mtu) {
-        send_fragments(m, port, mac, e != nullptr ? e->src_mac : ifc->mac, mtu,
-                       counters.tunnel_fragments);
-        return;
-    }
     wr16(o + 10, csum_full(o, 20));
-    if (e != nullptr) {
-        put_l2(m, *e);
-        return;
-    }
-    stage_l2(m, port, *ifc, next_hop, real, kEgressRouted);
+    counters.tunnel_encapsulated.add(1);
+    return true;
 }
 
 void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,

@@ -193,6 +193,10 @@ private:
     // a DF packet over the egress MTU gets ICMP fragmentation-needed (false for ICMP errors).
     void xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real, rte_be32_t tunnel_src,
                      bool answer_too_big) noexcept;
+    // Prepends the outer IPv4 header (src -> real, IP-in-IP; TOS, ID and DF from the packet,
+    // which starts after the Ethernet header with its padding trimmed). false: dropped (no
+    // headroom).
+    bool encapsulate(rte_mbuf* m, rte_be32_t real, rte_be32_t src) noexcept;
     // Turns m, the packet as received (inner_len bytes after the Ethernet header), into ICMP
     // fragmentation-needed (next-hop MTU mtu) to its source, from `from` (0: the address the
     // packet was sent to).
