@@ -169,6 +169,25 @@ void Worker::set_state(Conn& c, TcpState next) noexcept {
     c.state = uint8_t(next);
 }
 
+inline void Worker::track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir,
+                          uint32_t now) noexcept {
+    if (p.proto == IPPROTO_TCP) {
+        const auto s = TcpState(c.state);
+        if (s == TcpState::Established && (p.tcp_flags & (kSyn | kFin | kRst)) == 0) {
+            c.expire = now + snap.timeouts.tcp_established;  // the usual data packet: no change
+            return;
+        }
+        // tun and dr see the client's packets only.
+        const auto next = dir == Dir::Out || Forward(c.forward) == Forward::Nat
+                              ? tcp_next_state(s, dir, p.tcp_flags)
+                              : tcp_next_state_input_only(s, p.tcp_flags);
+        if (next != s) {
+            set_state(c, next);
+        }
+    }
+    c.expire = now + timeout_of(snap.timeouts, c);
+}
+
 void Worker::remove_conn(uint32_t idx) noexcept {
     const Conn& c = conns.at(idx);
     if (!is_template(c) && c.tmpl != ConnTable::kNone) {
@@ -1080,20 +1099,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     }
     Conn& c = conns.at(idx);
     const auto fwd = Forward(c.forward);
-    if (tcp && TcpState(c.state) == TcpState::Established &&
-        (p.tcp_flags & (kSyn | kFin | kRst)) == 0) {
-        c.expire = now + snap.timeouts.tcp_established;  // the usual data packet: no change
-    } else {
-        if (tcp) {
-            const auto next = fwd == Forward::Nat
-                                  ? tcp_next_state(TcpState(c.state), Dir::In, p.tcp_flags)
-                                  : tcp_next_state_input_only(TcpState(c.state), p.tcp_flags);
-            if (next != TcpState(c.state)) {
-                set_state(c, next);
-            }
-        }
-        c.expire = now + timeout_of(snap.timeouts, c);
-    }
+    track(snap, c, p, Dir::In, now);
     svc_stats[c.svc_slot].in_pkts.add(1);
     svc_stats[c.svc_slot].in_bytes.add(p.ip_len);
     real_stats[c.real_slot].in_pkts.add(1);
@@ -1164,18 +1170,7 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         drop(m, Drop::TtlExceeded);
         return;
     }
-    if (p.proto == IPPROTO_TCP && TcpState(c.state) == TcpState::Established &&
-        (p.tcp_flags & (kSyn | kFin | kRst)) == 0) {
-        c.expire = now + snap.timeouts.tcp_established;  // the usual data packet: no change
-    } else {
-        if (p.proto == IPPROTO_TCP) {
-            const auto next = tcp_next_state(TcpState(c.state), Dir::Out, p.tcp_flags);
-            if (next != TcpState(c.state)) {
-                set_state(c, next);
-            }
-        }
-        c.expire = now + timeout_of(snap.timeouts, c);
-    }
+    track(snap, c, p, Dir::Out, now);
     svc_stats[c.svc_slot].out_pkts.add(1);
     svc_stats[c.svc_slot].out_bytes.add(p.ip_len);
     real_stats[c.real_slot].out_pkts.add(1);

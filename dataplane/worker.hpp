@@ -237,6 +237,8 @@ private:
     void gauge(const Conn& c, bool add) noexcept;
     // A TCP connection's new state, with the active/inactive gauges moved if need be.
     void set_state(Conn& c, TcpState next) noexcept;
+    // A packet of connection c in direction dir: its TCP state and its expiry.
+    void track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, uint32_t now) noexcept;
     void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;
     static uint32_t timeout_of(const Timeouts& t, const Conn& c) noexcept;
 
