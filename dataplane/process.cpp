@@ -87,6 +87,30 @@ void Worker::drop(rte_mbuf* m, Drop why) noexcept {
     rte_pktmbuf_free(m);
 }
 
+void Worker::stage_redirect(uint16_t worker, rte_mbuf* m) noexcept {
+    Staged& r = redirect[worker];
+    if (r.n == r.pkts.size()) [[unlikely]] {
+        drop(m, Drop::RedirectFull);
+        return;
+    }
+    r.pkts[r.n++] = m;
+    counters.redirected_out.add(1);
+}
+
+bool Worker::drain_full(uint16_t port) noexcept {
+    Staged& t = tx[port];
+    if (sink_.send == nullptr) {
+        return false;
+    }
+    const uint16_t sent = sink_.send(sink_.ctx, port, t.pkts.data(), t.n);
+    counters.tx.add(sent);
+    for (uint16_t k = sent; k < t.n; ++k) {
+        drop(t.pkts[k], Drop::TxFull);
+    }
+    t.n = 0;
+    return true;
+}
+
 void Worker::slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept {
     if (n_slow == slow.size()) {
         counters.drops[size_t(Drop::SlowPathFull)].add(1);
@@ -348,9 +372,7 @@ bool Worker::redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t cli
     if (owner == id_) {
         return false;
     }
-    Staged& r = redirect[owner];
-    r.pkts[r.n++] = m;
-    counters.redirected_out.add(1);
+    stage_redirect(owner, m);
     return true;
 }
 
@@ -585,8 +607,7 @@ void Worker::handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexc
         std::memcpy(a + 8, ifc.mac.addr_bytes, 6);   // sha = us
         wr32(a + 14, target);                        // spa = the address asked for
         counters.arp_replies.add(1);
-        Staged& t = tx[m->port];
-        t.pkts[t.n++] = m;
+        stage(m->port, m);
         return;
     }
     if (op == 2 && target == ifc.addr && sender_on_link) {
@@ -615,8 +636,7 @@ void Worker::handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noex
     icmp[0] = 0;  // echo reply
     wr16(icmp + 2, csum_replace2(rd16(icmp + 2), from, rd16(icmp)));
     counters.icmp_echo_replies.add(1);
-    Staged& t = tx[m->port];
-    t.pkts[t.n++] = m;
+    stage(m->port, m);
 }
 
 void Worker::send_ipv4(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst) noexcept {
@@ -642,8 +662,7 @@ void Worker::put_l2(rte_mbuf* m, const Egress& e) noexcept {
     uint8_t* f = frame_of(m);
     std::memcpy(f, e.dst_mac.addr_bytes, 6);
     std::memcpy(f + 6, e.src_mac.addr_bytes, 6);
-    Staged& t = tx[e.port];
-    t.pkts[t.n++] = m;
+    stage(e.port, m);
 }
 
 void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32_t next_hop,
@@ -653,8 +672,7 @@ void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32
     rte_ether_addr mac;
     if (neigh_lookup(next_hop, mac)) {
         std::memcpy(f, mac.addr_bytes, 6);
-        Staged& t = tx[port];
-        t.pkts[t.n++] = m;
+        stage(port, m);
         if (cache_dst != 0) {
             egress_[egress_slot(cache_dst)] = {cache_dst, port,   ifc.mtu,   mac,
                                                ifc.mac,   ifc.addr, cache_kind};
@@ -674,10 +692,9 @@ void Worker::release_held(uint32_t now_ms, bool all) noexcept {
     for (uint16_t i = 0; i < n_held_; ++i) {
         Held h = held_[i];
         rte_ether_addr mac;
-        Staged& t = tx[h.port];
-        if (!all && neigh_lookup(h.next_hop, mac) && t.n < t.pkts.size()) {
+        if (!all && neigh_lookup(h.next_hop, mac)) {
             std::memcpy(frame_of(h.m), mac.addr_bytes, 6);
-            t.pkts[t.n++] = h.m;
+            stage(h.port, h.m);
         } else if (all || expired(h.deadline, now_ms)) {
             drop(h.m, Drop::NoNeighbour);
         } else {
@@ -789,12 +806,11 @@ void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& ds
         return;
     }
     const uint32_t n = chunk == 0 ? 0 : (payload + chunk - 1) / chunk;
-    Staged& t = tx[port];
-    if (chunk == 0 || t.n + n > t.pkts.size()) {
-        drop(m, Drop::TxFull);
+    if (n == 0 || n > kMaxFragments) {
+        drop(m, Drop::TooBig);  // an MTU too small for this datagram's header or size
         return;
     }
-    rte_mbuf* frags[kStageCap];
+    rte_mbuf* frags[kMaxFragments];
     for (uint32_t k = 0; k < n; ++k) {
         const uint32_t off = k * chunk;
         const uint32_t len = std::min(chunk, payload - off);
@@ -847,7 +863,7 @@ void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& ds
         std::memcpy(h + ihl, o + ihl + off, len);
     }
     for (uint32_t k = 0; k < n; ++k) {
-        t.pkts[t.n++] = frags[k];
+        stage(port, frags[k]);
     }
     sent.add(n);
     counters.consumed.add(1);  // the original: its bytes left in the fragments

@@ -45,10 +45,11 @@ enum class Drop : uint8_t {
     IcmpUnmatched,   // ICMP error quoting nothing we track, or ICMP type we do not handle
     ArpIgnored,      // ARP not for one of our addresses
     RedirectFull,    // SPSC ring to the owning worker full
-    TxFull,          // the port's TX queue refused the packet
+    TxFull,          // the port's TX queue refused the packet (or its full staging list had none)
     SlowPathFull,    // message ring to the control thread full (packet still handled)
     NoMbuf,          // no mbuf for a fragment (or no headroom for a tunnel header)
-    TooBig,          // too big for the egress MTU, DF set, and no ICMP may answer it (an ICMP error)
+    TooBig,          // too big for the egress MTU, DF set, and no ICMP may answer it (an ICMP error);
+                     // or more fragments than one datagram may become (Worker::kMaxFragments)
     Martian,         // impossible source: ours, a VIP, 0/8, 127/8, multicast or broadcast
     Count
 };

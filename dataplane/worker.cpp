@@ -26,6 +26,14 @@ void Worker::run(const WorkerIo& io) {
     const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
     rte_mbuf* burst[kBurst];
     sweep_last_ms_ = uint32_t(rte_rdtsc() / tsc_per_ms);
+    // A list that fills in the middle of a burst goes to its port's TX queue at once.
+    struct SinkCtx {
+        uint16_t queue;
+    } sink_ctx{id_};
+    set_tx_sink({[](void* ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) -> uint16_t {
+                     return rte_eth_tx_burst(port, static_cast<SinkCtx*>(ctx)->queue, pkts, n);
+                 },
+                 &sink_ctx});
 
     auto flush = [&]() {
         for (uint16_t i = 0; i < io.n_ports; ++i) {
@@ -90,8 +98,11 @@ void Worker::run(const WorkerIo& io) {
         const unsigned n =
             rte_ring_sc_dequeue_burst(io.ctl_tx, reinterpret_cast<void**>(burst), kBurst, nullptr);
         for (unsigned k = 0; k < n; ++k) {
-            Staged& t = tx[burst[k]->port < kMaxPorts ? burst[k]->port : 0];
-            t.pkts[t.n++] = burst[k];
+            if (burst[k]->port < kMaxPorts) {
+                stage(burst[k]->port, burst[k]);
+            } else {
+                drop(burst[k], Drop::NoRoute);
+            }
         }
         if (n != 0) {
             flush();
@@ -106,6 +117,7 @@ void Worker::run(const WorkerIo& io) {
         rte_rcu_qsbr_quiescent(io.qsbr, id_);  // no snapshot reference survives this line
     }
     release_held(0, true);
+    set_tx_sink({});
     rte_rcu_qsbr_thread_offline(io.qsbr, id_);
     rte_rcu_qsbr_thread_unregister(io.qsbr, id_);
 }

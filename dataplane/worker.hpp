@@ -52,6 +52,15 @@ struct Staged {
     std::array<rte_mbuf*, kStageCap> pkts{};
 };
 
+// Where a full TX staging list goes in the middle of a burst (as l3fwd's send_packetsx4 sends at
+// MAX_PKT_BURST): takes up to n frames of pkts for port and returns how many it took; the rest
+// are dropped (tx_full). run() sends them to the port's TX queue; a test may collect them.
+// Without a sink (the harness, most tests) a frame that finds its list full is dropped.
+struct TxSink {
+    uint16_t (*send)(void* ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) = nullptr;
+    void* ctx = nullptr;
+};
+
 class alignas(RTE_CACHE_LINE_SIZE) Worker {
 public:
     Worker(uint16_t id, uint16_t n_workers, uint32_t conn_capacity, const NeighbourTable& neigh);
@@ -59,6 +68,9 @@ public:
     Worker& operator=(const Worker&) = delete;
 
     uint16_t id() const noexcept { return id_; }
+
+    // Where full TX lists go during a burst (run() sets its own).
+    void set_tx_sink(TxSink s) noexcept { sink_ = s; }
 
     // Frames arrived on their mbuf's `port`. n <= kBurst.
     void process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, uint32_t now_ms) noexcept;
@@ -80,7 +92,8 @@ public:
     // owner_mask).
     static uint16_t owner_of(rte_be32_t client_ip, uint16_t n_workers) noexcept;
 
-    // Staging, drained by run() (or inspected by tests) after each process_burst.
+    // Staging, drained by run() (or inspected by tests) after each process_burst. Frames enter
+    // a list only through stage() / stage_redirect(), which never overrun it.
     std::array<Staged, kMaxPorts> tx{};
     std::array<Staged, kMaxWorkers> redirect{};
     std::array<SlowMsg, kStageCap> slow{};
@@ -164,6 +177,22 @@ private:
     std::array<Item, kBurst> items_;
 
     void drop(rte_mbuf* m, Drop why) noexcept;
+    // The one way into a TX list: a full list goes to the sink first (or m is dropped, tx_full).
+    void stage(uint16_t port, rte_mbuf* m) noexcept {
+        Staged& t = tx[port];
+        if (t.n == t.pkts.size()) [[unlikely]] {
+            if (!drain_full(port)) {
+                drop(m, Drop::TxFull);
+                return;
+            }
+        }
+        t.pkts[t.n++] = m;
+    }
+    // The one way into a redirect list (bounded: a full list drops m, redirect_full).
+    void stage_redirect(uint16_t worker, rte_mbuf* m) noexcept;
+    // Hands port's full list to the sink; true when that made room.
+    [[gnu::cold, gnu::noinline]] bool drain_full(uint16_t port) noexcept;
+    TxSink sink_;
     void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
     // With several workers (callers check n_workers_ > 1 first, off the one-worker path):
     // stages m for the worker that owns `client`'s connections and returns true, unless that
@@ -203,7 +232,9 @@ private:
     void send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_len, uint16_t mtu,
                           rte_be32_t from = 0) noexcept;
     // Sends m's IP packet as fragments of at most mtu bytes (a fragment keeps its offset and
-    // MF; options without the copied flag only in the first); `sent` counts them.
+    // MF; options without the copied flag only in the first); `sent` counts them. A datagram
+    // that would need more than kMaxFragments is dropped (too_big).
+    static constexpr uint32_t kMaxFragments = 64;
     void send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
                         const rte_ether_addr& src_mac, uint16_t mtu, Counter& sent) noexcept;
     // NAT, before the rewrite: the route to dst, or nullptr when m was consumed: no route, or

@@ -19,6 +19,9 @@ inline uint32_t ip(const char* s) {
     return a.s_addr;  // network order
 }
 
+// The big-endian 16-bit field at off.
+inline uint16_t be16_at(const Bytes& b, size_t off) { return uint16_t(b[off] << 8 | b[off + 1]); }
+
 struct Mac {
     uint8_t b[6];
 };
