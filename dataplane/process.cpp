@@ -97,18 +97,19 @@ void Worker::stage_redirect(uint16_t worker, rte_mbuf* m) noexcept {
     counters.redirected_out.add(1);
 }
 
-bool Worker::drain_full(uint16_t port) noexcept {
+void Worker::stage_full(uint16_t port, rte_mbuf* m) noexcept {
     Staged& t = tx[port];
     if (sink_.send == nullptr) {
-        return false;
+        drop(m, Drop::TxFull);
+        return;
     }
     const uint16_t sent = sink_.send(sink_.ctx, port, t.pkts.data(), t.n);
     counters.tx.add(sent);
     for (uint16_t k = sent; k < t.n; ++k) {
         drop(t.pkts[k], Drop::TxFull);
     }
-    t.n = 0;
-    return true;
+    t.n = 1;
+    t.pkts[0] = m;
 }
 
 void Worker::slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept {
@@ -658,7 +659,7 @@ void Worker::send_on(const Snapshot& snap, rte_mbuf* m, uint16_t port,
     stage_l2(m, port, *ifc, next_hop);
 }
 
-void Worker::put_l2(rte_mbuf* m, const Egress& e) noexcept {
+[[gnu::always_inline]] inline void Worker::put_l2(rte_mbuf* m, const Egress& e) noexcept {
     uint8_t* f = frame_of(m);
     std::memcpy(f, e.dst_mac.addr_bytes, 6);
     std::memcpy(f + 6, e.src_mac.addr_bytes, 6);

@@ -181,17 +181,15 @@ private:
     void stage(uint16_t port, rte_mbuf* m) noexcept {
         Staged& t = tx[port];
         if (t.n == t.pkts.size()) [[unlikely]] {
-            if (!drain_full(port)) {
-                drop(m, Drop::TxFull);
-                return;
-            }
+            stage_full(port, m);
+            return;
         }
         t.pkts[t.n++] = m;
     }
     // The one way into a redirect list (bounded: a full list drops m, redirect_full).
     void stage_redirect(uint16_t worker, rte_mbuf* m) noexcept;
-    // Hands port's full list to the sink; true when that made room.
-    [[gnu::cold, gnu::noinline]] bool drain_full(uint16_t port) noexcept;
+    // port's list is full: hands it to the sink and stages m, or drops m (tx_full).
+    [[gnu::cold, gnu::noinline]] void stage_full(uint16_t port, rte_mbuf* m) noexcept;
     TxSink sink_;
     void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
     // With several workers (callers check n_workers_ > 1 first, off the one-worker path):

@@ -1,8 +1,10 @@
 // libFuzzer target: the whole packet path. The input is a run of bursts of arbitrary frames that
-// one or two workers process against a fixed snapshot (nat, tun and dr services, persistence,
-// several schedulers, reals with and without a known neighbour, a 64-entry connection table),
-// with a clock that moves on, expiry sweeps, ARP resolutions and held frames released. After
-// every step the harness checks what must always hold and aborts when it does not:
+// one or two workers process against a snapshot the input picks among 256 variants of one config
+// (nat, tun and dr services, persistence, several schedulers, reals with and without a known
+// neighbour, a 64-entry connection table; the variants change both ports' MTUs from 68 to 9216,
+// every real's forward method, a third port, and whether full TX lists drain mid-burst), with a
+// clock that moves on, expiry sweeps, ARP resolutions and held frames released. After every
+// step the harness checks what must always hold and aborts when it does not:
 //   - every mbuf is accounted for: the pool's in-use count is what sits in the workers' TX and
 //     redirect staging and held lists; at the end, with all of it freed, it is back to the start;
 //   - every frame given to a worker is counted once: dropped with a reason, consumed, staged
@@ -16,8 +18,13 @@
 //     inbound tuple; once everything has expired the table is empty and every gauge is 0.
 //
 // Input: byte 0 = flags (bit 0: two workers; bit 1: the clock starts just before its 32-bit
-// wrap; bits 2..7: real slots 0..5 overloaded), then frame records [H][len_hi][len_lo][bytes]:
-//   H bit 0     arrival port (0 or 1)
+// wrap; bits 2..7: real slots 0..5 overloaded), byte 1 = the config variant (0: kConfig as it
+// is; bits 0..1: port 1's MTU 576, 68, 1500, 9000; bits 2..3: port 0's MTU 1500, 576, 9216,
+// 1280; bits 4..5: forward methods as written, all nat, all tun, all dr (tun where dr cannot
+// reach); bit 6: a third port, 203.0.113.1/24, that 192.0.2.0/24 is routed through; bit 7: a
+// TX sink, so that a list that fills mid-burst drains at once, as in run()), then frame records
+// [H][len_hi][len_lo][bytes]:
+//   H bit 0     arrival port (0 or 1; with a third port, a frame to its MAC arrives there)
 //   H bit 1     the burst ends after this frame (a burst also ends at 32 frames or the input's end)
 //   H bits 2..3 after the burst the clock moves on by 1 ms, 250 ms, 2 s or 400 s
 //   H bit 4     after the burst: an expiry sweep over the whole table
@@ -106,21 +113,78 @@ services = (
 )";
 
 constexpr uint32_t kCapacity = 64;
-constexpr uint16_t kPorts = 2;
 constexpr uint16_t kMaxBursts = 24;
 constexpr uint32_t kMaxFrame = 2048;  // RTE_MBUF_DEFAULT_DATAROOM
 constexpr uint32_t kAdvanceMs[4] = {1, 250, 2000, 400000};
 
 rte_mempool* g_pool = nullptr;
 unsigned g_baseline = 0;
-std::unique_ptr<Snapshot> g_snap[2];  // built for 1 and for 2 workers
+// [variant][workers - 1], built when an input first asks for it.
+std::unique_ptr<Snapshot> g_snap[256][2];
 uint32_t g_svc_slots = 0, g_real_slots = 0;
 const std::array<rte_ether_addr, kMaxPorts> kPortMacs = [] {
     std::array<rte_ether_addr, kMaxPorts> m{};
     m[0] = {{0x02, 0, 0, 0, 0, 0x01}};
     m[1] = {{0x02, 0, 0, 0, 1, 0x01}};
+    m[2] = {{0x02, 0, 0, 0, 2, 0x01}};
     return m;
 }();
+
+void replace_once(std::string& s, const std::string& from, const std::string& to) {
+    const size_t at = s.find(from);
+    if (at == std::string::npos) {
+        std::fprintf(stderr, "fuzz_packet: '%s' is not in kConfig\n", from.c_str());
+        std::abort();
+    }
+    s.replace(at, from.size(), to);
+}
+
+// kConfig changed as the variant byte says (see the input format above), validated as a file
+// would be.
+lb::ctl::Config variant_config(uint8_t v) {
+    static constexpr uint16_t kInMtu[4] = {576, 68, 1500, 9000};
+    static constexpr uint16_t kOutMtu[4] = {1500, 576, 9216, 1280};
+    std::string text = kConfig;
+    replace_once(text, "mtu = 576;", "mtu = " + std::to_string(kInMtu[v & 3]) + ";");
+    replace_once(text, "mac = \"02:00:00:00:00:01\"; }",
+                 "mac = \"02:00:00:00:00:01\"; mtu = " + std::to_string(kOutMtu[(v >> 2) & 3]) +
+                     "; }");
+    if ((v & 0x40) != 0) {
+        replace_once(text, "mtu = " + std::to_string(kInMtu[v & 3]) + "; } );",
+                     "mtu = " + std::to_string(kInMtu[v & 3]) +
+                         "; },\n { port = 2; address = \"203.0.113.1/24\"; "
+                         "mac = \"02:00:00:00:02:01\"; } );");
+        replace_once(text, "via = \"10.10.0.254\"", "via = \"203.0.113.254\"");
+        replace_once(text, "{ prefix = \"203.0.113.0/24\"; via = \"198.51.100.254\"; },\n", "");
+    }
+    lb::ctl::Config cfg = lb::ctl::parse_config(text, "fuzz_packet.conf");
+    const unsigned methods = (v >> 4) & 3;
+    if (methods != 0) {
+        for (lb::ctl::ServiceConf& svc : cfg.services) {
+            for (lb::ctl::RealConf& r : svc.reals) {
+                const bool on_link = (r.addr >> 24) == 10 || (r.addr >> 8) == 0xC63364 ||
+                                     ((v & 0x40) != 0 && (r.addr >> 8) == 0xCB0071);
+                r.forward = methods == 1   ? Forward::Nat
+                            : methods == 2 ? Forward::Tunnel
+                            : on_link      ? Forward::Route
+                                           : Forward::Tunnel;
+                if (r.forward != Forward::Nat) {
+                    r.port = svc.port;  // only nat rewrites ports
+                }
+            }
+        }
+        cfg = lb::ctl::parse_config(lb::ctl::format_config(cfg), "fuzz_packet.conf");
+    }
+    return cfg;
+}
+
+const Snapshot* variant_snapshot(uint8_t v, uint16_t n_workers) {
+    std::unique_ptr<Snapshot>& s = g_snap[v][n_workers - 1];
+    if (s == nullptr) {
+        s = lb::ctl::build_snapshot(variant_config(v), kPortMacs, n_workers, 1);
+    }
+    return s.get();
+}
 
 struct Vals {
     long a = 0, b = 0;
@@ -150,7 +214,10 @@ rte_ether_addr mac_for(rte_be32_t ip) {
     return rte_ether_addr{{0x02, 0x42, b[0], b[1], b[2], b[3]}};
 }
 
-uint16_t port_of(rte_be32_t ip) { return (rte_be_to_cpu_32(ip) >> 24) == 10 ? 1 : 0; }
+uint16_t port_of(rte_be32_t ip) {
+    const uint32_t h = rte_be_to_cpu_32(ip);
+    return (h >> 24) == 10 ? 1 : (h >> 8) == 0xCB0071 ? 2 : 0;  // 10/8, 203.0.113/24, the rest
+}
 
 uint16_t rd16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 
@@ -177,7 +244,8 @@ struct Persistent {
         const rte_be32_t known[] = {
             ip4(198, 51, 100, 2),  ip4(198, 51, 100, 254), ip4(10, 10, 0, 2),
             ip4(10, 10, 0, 3),     ip4(10, 10, 0, 5),      ip4(10, 10, 0, 254),
-            ip4(198, 51, 100, 21), ip4(198, 51, 100, 22),  ip4(198, 51, 100, 31)};
+            ip4(198, 51, 100, 21), ip4(198, 51, 100, 22),  ip4(198, 51, 100, 31),
+            ip4(203, 0, 113, 254)};
         for (rte_be32_t a : known) {
             neigh.set(a, mac_for(a), port_of(a), NeighState::Static);
         }
@@ -220,6 +288,8 @@ void reset_table(ConnTable& t) {
 
 struct Harness {
     uint16_t n_workers = 1;
+    uint16_t n_ports = 2;
+    bool sink = false;  // full TX lists drain mid-burst (to tx_sink)
     const Snapshot* snap = nullptr;
     NeighbourTable& neigh;
     Worker* w[2] = {nullptr, nullptr};
@@ -229,9 +299,11 @@ struct Harness {
     std::vector<rte_be32_t> resolved;  // and those resolved, undone by reset()
     bool used[2] = {false, false};     // worker k's table had entries
 
-    explicit Harness(uint8_t flags) : neigh(g_state->neigh) {
+    Harness(uint8_t flags, uint8_t variant) : neigh(g_state->neigh) {
         n_workers = (flags & 1) != 0 ? 2 : 1;
-        snap = g_snap[n_workers - 1].get();
+        n_ports = (variant & 0x40) != 0 ? 3 : 2;
+        sink = (variant & 0x80) != 0;
+        snap = variant_snapshot(variant, n_workers);
         for (const Service& s : snap->services) {
             s.cursor.next.store(0, std::memory_order_relaxed);  // same input, same picks
         }
@@ -250,7 +322,28 @@ struct Harness {
         }
         for (uint16_t k = 0; k < n_workers; ++k) {
             CHECK(w[k]->held() == 0 && w[k]->conns.size() == 0 && w[k]->n_slow == 0, k);
+            sinks[k] = {this, k};
+            if (sink) {
+                w[k]->set_tx_sink({&tx_sink, &sinks[k]});
+            }
         }
+    }
+
+    // What run() does with a list that fills mid-burst: hands it to the port. Checked and
+    // freed like the lists drained after the burst.
+    struct SinkCtx {
+        Harness* h;
+        uint16_t k;
+    } sinks[2];
+    static uint16_t tx_sink(void* ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+        const auto* c = static_cast<const SinkCtx*>(ctx);
+        CHECK(n == kStageCap, n);  // only a full list comes here
+        for (uint16_t i = 0; i < n; ++i) {
+            c->h->check_staged_frame(pkts[i], port);
+            rte_pktmbuf_free(pkts[i]);
+        }
+        c->h->led[c->k]->tx_taken += n;
+        return n;
     }
 
     // After finish(): the state shared with the next input back as it was.
@@ -264,6 +357,9 @@ struct Harness {
         }
         for (rte_be32_t a : resolved) {
             neigh.set_state(a, NeighState::Incomplete);
+        }
+        for (uint16_t k = 0; k < n_workers; ++k) {
+            w[k]->set_tx_sink({});
         }
     }
 
@@ -326,11 +422,13 @@ struct Harness {
         uint64_t tx_now = 0, redir_now = 0;
         for (uint16_t p = 0; p < kMaxPorts; ++p) {
             tx_now += wk.tx[p].n;
-            CHECK(p < kPorts || wk.tx[p].n == 0, p);  // nothing for a port without an interface
+            CHECK(p < n_ports || wk.tx[p].n == 0, p);  // nothing for a port without an interface
+            CHECK(wk.tx[p].n <= kStageCap, p, wk.tx[p].n);
         }
         for (uint16_t i = 0; i < kMaxWorkers; ++i) {
             redir_now += wk.redirect[i].n;
             CHECK(i < n_workers || wk.redirect[i].n == 0, i);
+            CHECK(wk.redirect[i].n <= kStageCap, i, wk.redirect[i].n);
         }
         CHECK(wk.redirect[k].n == 0, k);  // never to itself
         const uint64_t redirected = l.redir_taken + redir_now;
@@ -533,6 +631,14 @@ struct Harness {
     }
 };
 
+// A frame to the third port's MAC arrives there (when the variant has one).
+uint16_t arrival_port(const uint8_t* data, uint32_t len, uint8_t hdr, uint16_t n_ports) {
+    if (n_ports > 2 && len >= 6 && std::memcmp(data, kPortMacs[2].addr_bytes, 6) == 0) {
+        return 2;
+    }
+    return hdr & 1;
+}
+
 rte_mbuf* make_mbuf(const uint8_t* data, uint32_t len, uint16_t port, bool chained) {
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
     CHECK(m != nullptr);
@@ -570,10 +676,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
     }
     g_baseline = rte_mempool_in_use_count(g_pool);
     g_state = new Persistent;
-    const lb::ctl::Config cfg = lb::ctl::parse_config(kConfig, "fuzz_packet.conf");
-    for (uint16_t n = 1; n <= 2; ++n) {
-        g_snap[n - 1] = lb::ctl::build_snapshot(cfg, kPortMacs, n, 1);
-    }
+    const lb::ctl::Config cfg = variant_config(0);
     g_svc_slots = uint32_t(cfg.services.size());
     for (const auto& s : cfg.services) {
         g_real_slots += uint32_t(s.reals.size());
@@ -582,11 +685,11 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    if (size == 0) {
+    if (size < 2) {
         return 0;
     }
-    Harness h(data[0]);
-    size_t pos = 1;
+    Harness h(data[0], data[1]);
+    size_t pos = 2;
     for (uint16_t b = 0; b < kMaxBursts && pos < size; ++b) {
         rte_mbuf* pkts[kBurst];
         uint16_t n = 0;
@@ -601,7 +704,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 pos = size;
             }
             len = std::min<uint32_t>({len, kMaxFrame, uint32_t(size - pos)});
-            pkts[n++] = make_mbuf(data + pos, len, hdr & 1, (hdr & 0x80) != 0);
+            pkts[n++] = make_mbuf(data + pos, len, arrival_port(data + pos, len, hdr, h.n_ports),
+                                  (hdr & 0x80) != 0);
             pos += len;
             if (n == 1) {
                 first_h = hdr;

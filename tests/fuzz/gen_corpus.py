@@ -5,9 +5,11 @@ running it again gives the same files). Needs python3-scapy.
     tests/fuzz/gen_corpus.py
 
 fuzz_parse     single frames: ARP, TCP/UDP/ICMP, ICMP errors, IP options, fragments, VLAN, IPv6
-fuzz_packet    runs of bursts in fuzz_packet.cpp's format (flags byte, then [H][len16][frame]
-               records) against its config: NAT, tun and dr conversations, persistence, held
-               frames, ICMP errors both ways, ARP, echo, fragments, two workers
+fuzz_packet    runs of bursts in fuzz_packet.cpp's format (flags byte, config variant byte, then
+               [H][len16][frame] records) against its config: NAT, tun and dr conversations,
+               persistence, held frames, ICMP errors both ways, ARP, echo, fragments, two
+               workers; and against variants: small and jumbo MTUs, every real nat / tun / dr,
+               a third port, a burst that fills a TX list (with and without the mid-burst sink)
 fuzz_config    conf/*.conf without their comment lines, fuzz_packet's config, a broken one
 fuzz_protocol  a mode byte, then encoded request frames and bare message payloads
 """
@@ -100,9 +102,18 @@ PORT1, END, EXPIRE, RESOLVE, WORKER1, CHAINED = 1, 2, 0x10, 0x20, 0x40, 0x80
 ADV_1MS, ADV_250MS, ADV_2S, ADV_400S = 0, 4, 8, 12
 
 
+# The config variant byte (fuzz_packet.cpp): port 1's MTU, port 0's MTU, forward methods, a
+# third port, the TX sink.
+IN_MTU_68, IN_MTU_1500, IN_MTU_9000 = 1, 2, 3
+OUT_MTU_576, OUT_MTU_9216, OUT_MTU_1280 = 4, 8, 12
+ALL_NAT, ALL_TUN, ALL_DR = 0x10, 0x20, 0x30
+THIRD_PORT, TX_SINK = 0x40, 0x80
+P2_MAC = "02:00:00:00:02:01"
+
+
 class Run:
-    def __init__(self, flags=0):
-        self.data = bytearray([flags])
+    def __init__(self, flags=0, variant=0):
+        self.data = bytearray([flags, variant])
 
     def frame(self, f, hdr=0):
         raw = bytes(f)
@@ -226,6 +237,43 @@ def packet_seeds():
     r.burst([tcp_in(CLIENT, v10, 47000, 80, "A")], hdr=ADV_400S | EXPIRE)
     r.burst([tcp_in(CLIENT, v10, 47000, 80, "A")])
     write("fuzz_packet", "clock_wrap", r.data)
+
+    # A burst that makes more frames than a TX list holds: 16 datagrams of 2000 bytes without DF
+    # (4 fragments each at MTU 576) and 16 small ones, all for port 1; with three ports (the
+    # list after port 1's is port 2's), without and with the mid-burst sink.
+    over = [out(CLIENT, v10, UDP(sport=5200 + i, dport=53) /
+                Raw(bytes([i]) * (1972 if i % 2 == 0 else 60))) for i in range(32)]
+    for name, variant in (("tx_overflow", THIRD_PORT), ("tx_overflow_sink", THIRD_PORT | TX_SINK)):
+        r = Run(0, variant)
+        r.burst(over)
+        r.burst([tcp_in(CLIENT, v10, 40000, 80, "S"),
+                 Ether(dst=P2_MAC, src="02:00:00:00:02:09") /
+                 IP(src="203.0.113.9", dst=v11) / TCP(sport=48000, dport=80, flags="S")])
+        write("fuzz_packet", name, r.data)
+
+    # The smallest inside MTU (68: 48 bytes a fragment) and jumbo frames outside, every real tun:
+    # outer fragments past a list's size, fragmentation-needed; the sink drains.
+    r = Run(0, IN_MTU_68 | OUT_MTU_9216 | ALL_TUN | TX_SINK)
+    r.burst([tcp_in(CLIENT, v10, 40100 + i, 80, "S") for i in range(3)], hdr=RESOLVE)
+    r.burst([tcp_in(CLIENT, v10, 40100 + i, 80, "A", b"y" * 1400) for i in range(3)] +
+            [tcp_in(CLIENT, v10, 40100, 80, "A", b"y" * 1400, flags="DF")])
+    write("fuzz_packet", "mtu68_tun", r.data)
+
+    # Every real dr (tun where dr cannot reach), a small outside MTU; replies from inside.
+    r = Run(0x01, OUT_MTU_576 | ALL_DR | IN_MTU_1500)
+    r.burst([tcp_in("198.51.100.%d" % (2 + i), v12, 49000, 80, "S") for i in range(4)],
+            hdr=RESOLVE)
+    r.burst([tcp_in("198.51.100.%d" % (2 + i), v12, 49000, 80, "A", b"d" * 1000)
+             for i in range(4)], hdr=ADV_2S)
+    write("fuzz_packet", "all_dr", r.data)
+
+    # Every real nat, jumbo inside MTU: big replies back out through MTU 1280.
+    r = Run(0, IN_MTU_9000 | OUT_MTU_1280 | ALL_NAT)
+    r.burst([tcp_in(CLIENT, v11, 41000, 80, "S"), out(CLIENT, v13, UDP(sport=7000, dport=53))],
+            hdr=RESOLVE)
+    r.burst([inside("10.10.0.5", CLIENT, TCP(sport=80, dport=41000, flags="A") / Raw(b"r" * 1900)),
+             inside("10.10.0.2", CLIENT, UDP(sport=53, dport=7000) / Raw(b"u" * 1900))])
+    write("fuzz_packet", "all_nat_jumbo", r.data)
 
 
 # ---- fuzz_config ----------------------------------------------------------------------------
