@@ -686,7 +686,7 @@ private:
         }
         for (int i = 0; i < list.getLength(); ++i) {
             const Setting& g = list[i];
-            check_keys(g, {"port", "address", "mac", "mtu"});
+            check_keys(g, {"port", "address", "mac", "mtu", "rp_filter"});
             InterfaceConf ifc;
             ifc.line = line_of(g);
             const Setting& port = need(g, "port");
@@ -739,6 +739,14 @@ private:
             }
             if (const Setting* mtu = find(g, "mtu")) {
                 ifc.mtu = uint16_t(as_int(*mtu, kMinMtu, kMaxMtu));
+            }
+            if (const Setting* rp = find(g, "rp_filter")) {
+                const std::string v = as_string(*rp);
+                const auto it = std::find(dp::kRpFilterNames.begin(), dp::kRpFilterNames.end(), v);
+                if (it == dp::kRpFilterNames.end()) {
+                    fail(*rp, "unknown rp_filter " + quote(v) + " (strict, loose or off)");
+                }
+                ifc.rp_filter = dp::RpFilter(it - dp::kRpFilterNames.begin());
             }
             cfg_.interfaces.push_back(ifc);
         }

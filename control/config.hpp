@@ -21,6 +21,7 @@ struct InterfaceConf {
     uint8_t prefix_len = 0;
     std::optional<Mac> mac;  // optional `mac`: set the port's MAC address
     uint16_t mtu = 1500;     // optional `mtu`
+    dp::RpFilter rp_filter = dp::RpFilter::Strict;  // optional `rp_filter`
     int line = 0;
 };
 

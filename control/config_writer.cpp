@@ -65,7 +65,12 @@ std::string format_config(const Config& c) {
         if (f.mac) {
             o << " mac = " << quoted(mac_text(*f.mac)) << ";";
         }
-        o << " mtu = " << f.mtu << "; }";
+        o << " mtu = " << f.mtu << ";";
+        if (f.rp_filter != dp::RpFilter::Strict) {
+            o << " rp_filter = " << quoted(std::string(dp::kRpFilterNames[size_t(f.rp_filter)]))
+              << ";";
+        }
+        o << " }";
     }
     o << "\n);\nroutes = (";
     for (size_t i = 0; i < c.routes.size(); ++i) {

@@ -106,6 +106,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
         i.prefix_len = ic.prefix_len;
         i.mask = mask_of(ic.prefix_len);
         i.mtu = ic.mtu;
+        i.rp_filter = ic.rp_filter;
         snap->interfaces.push_back(i);
         // The connected subnet.
         snap->routes.push_back({i.addr & i.mask, i.mask, i.prefix_len, i.port, 0});

@@ -539,6 +539,12 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
         if (!fresh) {
             continue;
         }
+        // A new connection only from a source that may come in by this port (rp_filter): the
+        // connection's tuple pins the source for its later packets.
+        if (!snap.source_ok(it.p.src, *snap.interface_of(pkts[i]->port))) [[unlikely]] {
+            it.pre = Pre::Martian;
+            continue;
+        }
         const uint64_t h = it.hash;
         uint64_t& word = seen[h >> 62];
         const uint64_t bit = uint64_t(1) << ((h >> 56) & 63);
@@ -625,6 +631,10 @@ void Worker::handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noex
     uint8_t* ip = f + kEth;
     uint8_t* icmp = f + it.p.l4_off;
     const Interface& ifc = *snap.interface_of(m->port);
+    if (!snap.source_ok(it.p.src, ifc)) {
+        drop(m, Drop::Martian);  // no reply to a source that cannot be there
+        return;
+    }
     std::memcpy(f, f + 6, 6);
     std::memcpy(f + 6, ifc.mac.addr_bytes, 6);
     wr32(ip + 12, it.p.dst);
@@ -1038,6 +1048,12 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         drop(m, Drop::TtlExceeded);
         return;
     }
+    if (idx == ConnTable::kNone &&
+        (it.pre == Pre::Martian ||
+         (it.pre == Pre::None && !snap.source_ok(p.src, *snap.interface_of(m->port))))) {
+        drop(m, Drop::Martian);
+        return;
+    }
     if (idx == ConnTable::kNone && it.pre == Pre::TtlExceeded) {
         drop(m, Drop::TtlExceeded);
         return;
@@ -1282,6 +1298,10 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
 void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it,
                                uint32_t now) noexcept {
     const bool to_vip = it.kind == Kind::IcmpToVip;
+    if (!snap.source_ok(it.p.src, *snap.interface_of(m->port))) {
+        drop(m, Drop::Martian);
+        return;
+    }
     const uint32_t idx = find_live(it.key, it.hash, to_vip ? Dir::In : Dir::Out, now, it.cand);
     if (idx == ConnTable::kNone) {
         drop(m, Drop::IcmpUnmatched);

@@ -90,6 +90,22 @@ const Service* Snapshot::find_service(rte_be32_t vip, rte_be16_t port,
     return nullptr;
 }
 
+bool Snapshot::source_ok(rte_be32_t src, const Interface& in) const noexcept {
+    for (const Interface& i : interfaces) {
+        if (i.prefix_len < 31 && (src & i.mask) == (i.addr & i.mask)) {
+            const rte_be32_t host = src & ~i.mask;
+            if (host == 0 || host == ~i.mask) {
+                return false;
+            }
+        }
+    }
+    if (in.rp_filter == RpFilter::Off) {
+        return true;
+    }
+    const Route* r = route(src);
+    return r != nullptr && (in.rp_filter == RpFilter::Loose || r->port == in.port);
+}
+
 const Route* Snapshot::route(rte_be32_t dst) const noexcept {
     for (const Route& r : routes) {
         if ((dst & r.mask) == r.prefix) {

@@ -21,6 +21,7 @@ struct Interface {
     uint8_t prefix_len = 0;
     rte_be32_t mask = 0;  // network order
     uint16_t mtu = 1500;
+    RpFilter rp_filter = RpFilter::Strict;
 };
 
 struct Route {
@@ -169,6 +170,11 @@ public:
     }
     // Longest-prefix match; nullptr when no route covers dst.
     const Route* route(rte_be32_t dst) const noexcept;
+    // Whether src may be the source of a packet that came in on `in` (Linux's source checks):
+    // never a connected subnet's network or broadcast address; with rp_filter loose, a source
+    // with a route back; strict, one whose route back leaves by `in`'s port. (The director's
+    // own addresses, VIPs and the special ranges are refused before, in classify.)
+    bool source_ok(rte_be32_t src, const Interface& in) const noexcept;
 
 private:
     // Open-addressed index over services by (vip, port, proto); slot holds service index + 1.

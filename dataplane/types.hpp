@@ -20,6 +20,10 @@ inline constexpr uint32_t kMaxServices = 1024;
 inline constexpr uint32_t kMaxReals = 16384;
 
 enum class Forward : uint8_t { Nat, Tunnel, Route };
+// Linux's rp_filter for an interface: strict (the route back to a source leaves by the port it
+// came in on), loose (there is a route back), off.
+enum class RpFilter : uint8_t { Off, Loose, Strict };
+inline constexpr std::array<std::string_view, 3> kRpFilterNames = {"off", "loose", "strict"};
 // IPVS's schedulers (lblc/lblcr/twos are not implemented).
 enum class SchedKind : uint8_t { Rr, Wrr, Lc, Wlc, Sed, Nq, Sh, Dh, Mh, Fo, Ovf };
 inline constexpr std::array<std::string_view, 11> kSchedNames = {
@@ -50,7 +54,8 @@ enum class Drop : uint8_t {
     NoMbuf,          // no mbuf for a fragment (or no headroom for a tunnel header)
     TooBig,          // too big for the egress MTU, DF set, and no ICMP may answer it (an ICMP error);
                      // or more fragments than one datagram may become (Worker::kMaxFragments)
-    Martian,         // impossible source: ours, a VIP, 0/8, 127/8, multicast or broadcast
+    Martian,         // impossible source: ours, a VIP, 0/8, 127/8, multicast or broadcast, a
+                     // connected subnet's network or broadcast address, or one rp_filter refuses
     Count
 };
 

@@ -133,8 +133,8 @@ private:
     };
     // A new connection scheduled ahead of its handler (preschedule): Picked carries the entry to
     // insert, its reply tuple's hash (whose buckets were prefetched) and its service; the gauges
-    // already count it.
-    enum class Pre : uint8_t { None, Picked, TtlExceeded };
+    // already count it. Martian: its source fails the ingress check (Snapshot::source_ok).
+    enum class Pre : uint8_t { None, Picked, TtlExceeded, Martian };
     struct Item {
         Parsed p;
         Quoted q;

@@ -565,6 +565,7 @@ eal = ["-l", "0-1"];
 workers = [1];
 interfaces = ( { port = 0; address = "198.51.100.1/24"; mac = "02:00:00:00:00:01"; },
                { port = 1; address = "10.10.0.1/24"; mac = "02:00:00:00:01:01"; } );
+routes = ( { prefix = "192.0.2.0/24"; via = "198.51.100.254"; } );  // clients from afar
 connections = { capacity = 64; };
 services = (
   { vip = "198.51.100.10"; port = 80; protocol = "tcp"; scheduler = "rr"; persistence = 10;
