@@ -720,7 +720,8 @@ Workers Control::workers_status() const {
                       {"nat_fragments", c.nat_fragments.get()},
                       {"fragments_forwarded", c.fragments_forwarded.get()},
                       {"conns_evicted", c.conns_evicted.get()},
-                      {"consumed", c.consumed.get()}};
+                      {"consumed", c.consumed.get()},
+                      {"frag_notes_evicted", c.frag_notes_evicted.get()}};
         for (size_t d = 0; d < size_t(dp::Drop::Count); ++d) {
             s.drops.emplace_back(std::string(dp::kDropNames[d]), c.drops[d].get());
         }
@@ -956,6 +957,7 @@ std::string Control::counters_text() const {
     out << "nat_fragments " << total(&WC::nat_fragments) << "\n";
     out << "fragments_forwarded " << total(&WC::fragments_forwarded) << "\n";
     out << "conns_evicted " << total(&WC::conns_evicted) << "\n";
+    out << "frag_notes_evicted " << total(&WC::frag_notes_evicted) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";

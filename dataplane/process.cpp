@@ -1242,28 +1242,63 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     xmit_nat(snap, m, *r, c.client_ip, kEgressNextHop);
 }
 
-uint32_t Worker::frag_slot(rte_be32_t src, rte_be32_t dst, rte_be16_t id,
-                           uint8_t proto) noexcept {
+uint32_t Worker::frag_set(rte_be32_t src, rte_be32_t dst, rte_be16_t id,
+                          uint8_t proto) noexcept {
     const uint32_t h =
         rte_hash_crc_4byte(uint32_t(id) << 8 | proto, rte_hash_crc_4byte(dst, src));
-    return h & (kFragNotes - 1);
+    return (h & (kFragSets - 1)) * kFragWays;
+}
+
+Worker::FragNote* Worker::find_note(const Parsed& p) noexcept {
+    FragNote* set = &frag_notes_[frag_set(p.src, p.dst, p.ip_id, p.proto)];
+    for (uint32_t w = 0; w < kFragWays; ++w) {
+        FragNote& n = set[w];
+        if (n.src == p.src && n.dst == p.dst && n.id == p.ip_id && n.proto == p.proto &&
+            n.src != 0 && !expired(n.expire, now_)) {
+            return &n;
+        }
+    }
+    return nullptr;
 }
 
 void Worker::note_fragment(const Parsed& p, FragAction a, rte_be32_t addr, rte_be32_t tunnel_src,
                            const Conn& c) noexcept {
-    FragNote& n = frag_notes_[frag_slot(p.src, p.dst, p.ip_id, p.proto)];
-    n = {p.src, p.dst, p.ip_id, p.proto, a, addr, tunnel_src, c.svc_slot, c.real_slot,
-         now_ + kFragNoteMs};
+    FragNote* n = find_note(p);
+    const bool used = n != nullptr && n->used;  // the same datagram's first fragment again
+    if (n == nullptr) {
+        FragNote* set = &frag_notes_[frag_set(p.src, p.dst, p.ip_id, p.proto)];
+        // Ranks: 0 empty or expired, 1 live but never followed, 2 followed; the oldest of the
+        // lowest rank goes.
+        int best_rank = 3;
+        uint32_t best_age = 0;
+        for (uint32_t w = 0; w < kFragWays; ++w) {
+            FragNote& x = set[w];
+            const bool dead = x.src == 0 || expired(x.expire, now_);
+            const int rank = dead ? 0 : x.used ? 2 : 1;
+            const uint32_t age = kFragNoteMs - (x.expire - now_);  // larger: older
+            if (rank < best_rank || (rank == best_rank && rank != 0 && age > best_age)) {
+                best_rank = rank;
+                best_age = age;
+                n = &x;
+            }
+        }
+        if (best_rank != 0) {
+            counters.frag_notes_evicted.add(1);
+        }
+    }
+    *n = {p.src, p.dst, p.ip_id, p.proto, a, addr, tunnel_src, c.svc_slot, c.real_slot,
+          now_ + kFragNoteMs, used};
 }
 
 void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept {
     const Parsed& p = it.p;
-    const FragNote& n = frag_notes_[frag_slot(p.src, p.dst, p.ip_id, p.proto)];
-    if (n.src != p.src || n.dst != p.dst || n.id != p.ip_id || n.proto != p.proto ||
-        expired(n.expire, now_)) {
+    FragNote* np = find_note(p);
+    if (np == nullptr) {
         drop(m, Drop::Fragment);
         return;
     }
+    np->used = true;
+    const FragNote& n = *np;
     uint8_t* ip = frame_of(m) + kEth;
     const bool out = n.action == FragAction::NatOut;
     TrafficCounters& s = svc_stats[n.svc_slot];

@@ -94,6 +94,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter conns_evicted;        // half-open connections evicted for a new one (table full)
     Counter consumed;  // frames taken in by the director itself (ARP replies it learns from)
     Counter table_size;  // gauge: entries in the connection table (connections and templates)
+    Counter frag_notes_evicted;  // fragment notes of live datagrams replaced by newer ones
 };
 
 }  // namespace lb::dp

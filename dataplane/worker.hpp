@@ -69,6 +69,9 @@ public:
 
     uint16_t id() const noexcept { return id_; }
 
+    // The first way of the fragment-note set of (src, dst, id, proto) (public for tests).
+    static uint32_t frag_set(rte_be32_t src, rte_be32_t dst, rte_be16_t id, uint8_t proto) noexcept;
+
     // Where full TX lists go during a burst (run() sets its own).
     void set_tx_sink(TxSink s) noexcept { sink_ = s; }
 
@@ -284,12 +287,18 @@ private:
         rte_be32_t addr;        // NatIn: the real; NatOut: the VIP; Tunnel, Route: the real
         rte_be32_t tunnel_src;  // Tunnel
         uint16_t svc_slot, real_slot;
-        uint32_t expire;
+        uint32_t expire;  // 0 with src 0: empty
+        bool used;        // a later fragment has followed it
     };
-    static constexpr uint32_t kFragNotes = 1024;  // direct-mapped: a newer datagram wins
+    // Set-associative, so that a flood of first fragments cannot sweep away the note of a
+    // datagram in progress: a new note takes its set's way with the same key, else an empty or
+    // expired one, else the oldest that no later fragment has followed yet, else the oldest
+    // (frag_notes_evicted counts the last two).
+    static constexpr uint32_t kFragWays = 4, kFragSets = 256;
     static constexpr uint32_t kFragNoteMs = 2000;
-    std::array<FragNote, kFragNotes> frag_notes_{};
-    static uint32_t frag_slot(rte_be32_t src, rte_be32_t dst, rte_be16_t id, uint8_t proto) noexcept;
+    std::array<FragNote, kFragWays * kFragSets> frag_notes_{};
+    // The live note of p's datagram, or nullptr.
+    FragNote* find_note(const Parsed& p) noexcept;
     void note_fragment(const Parsed& p, FragAction a, rte_be32_t addr, rte_be32_t tunnel_src,
                        const Conn& c) noexcept;
     void handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept;
