@@ -871,7 +871,8 @@ private:
 
     void read_connections(const Setting& g) {
         as_group(g);
-        check_keys(g, {"capacity", "tcp_timeout", "tcp_fin_timeout", "udp_timeout", "sloppy_tcp"});
+        check_keys(g, {"capacity", "tcp_timeout", "tcp_fin_timeout", "udp_timeout", "sloppy_tcp",
+                       "reset_unknown"});
         ConnectionsConf& c = cfg_.connections;
         if (const Setting* s = find(g, "capacity")) {
             c.capacity = uint32_t(as_int(*s, 1, kMaxCapacity));
@@ -887,6 +888,9 @@ private:
         }
         if (const Setting* s = find(g, "sloppy_tcp")) {
             c.sloppy_tcp = as_bool(*s);
+        }
+        if (const Setting* s = find(g, "reset_unknown")) {
+            c.reset_unknown = as_bool(*s);
         }
     }
 

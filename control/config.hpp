@@ -68,6 +68,8 @@ struct ConnectionsConf {
     uint32_t tcp_fin_timeout = 120;  // seconds, FIN_WAIT
     uint32_t udp_timeout = 300;      // seconds
     bool sloppy_tcp = false;         // IPVS's sloppy_tcp: any TCP packet but a RST may start one
+    // A TCP segment (not a SYN, not a RST) of no connection gets a RST (not with sloppy_tcp).
+    bool reset_unknown = true;
 };
 
 struct Config {

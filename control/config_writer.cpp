@@ -88,7 +88,8 @@ std::string format_config(const Config& c) {
     const ConnectionsConf& k = c.connections;
     o << "\n);\nconnections = { capacity = " << k.capacity << "; tcp_timeout = " << k.tcp_timeout
       << "; tcp_fin_timeout = " << k.tcp_fin_timeout << "; udp_timeout = " << k.udp_timeout
-      << "; sloppy_tcp = " << (k.sloppy_tcp ? "true" : "false") << "; };\n";
+      << "; sloppy_tcp = " << (k.sloppy_tcp ? "true" : "false")
+      << "; reset_unknown = " << (k.reset_unknown ? "true" : "false") << "; };\n";
     o << "services = (";
     for (size_t i = 0; i < c.services.size(); ++i) {
         const ServiceConf& s = c.services[i];

@@ -721,7 +721,9 @@ Workers Control::workers_status() const {
                       {"fragments_forwarded", c.fragments_forwarded.get()},
                       {"conns_evicted", c.conns_evicted.get()},
                       {"consumed", c.consumed.get()},
-                      {"frag_notes_evicted", c.frag_notes_evicted.get()}};
+                      {"frag_notes_evicted", c.frag_notes_evicted.get()},
+                      {"resets_sent", c.resets_sent.get()},
+                      {"resets_limited", c.resets_limited.get()}};
         for (size_t d = 0; d < size_t(dp::Drop::Count); ++d) {
             s.drops.emplace_back(std::string(dp::kDropNames[d]), c.drops[d].get());
         }
@@ -958,6 +960,8 @@ std::string Control::counters_text() const {
     out << "fragments_forwarded " << total(&WC::fragments_forwarded) << "\n";
     out << "conns_evicted " << total(&WC::conns_evicted) << "\n";
     out << "frag_notes_evicted " << total(&WC::frag_notes_evicted) << "\n";
+    out << "resets_sent " << total(&WC::resets_sent) << "\n";
+    out << "resets_limited " << total(&WC::resets_limited) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";

@@ -181,6 +181,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
     snap->timeouts.tcp_fin_wait = c.tcp_fin_timeout * 1000;
     snap->timeouts.udp = c.udp_timeout * 1000;
     snap->sloppy_tcp = c.sloppy_tcp;
+    snap->reset_unknown = c.reset_unknown && !c.sloppy_tcp;
     snap->finalize();
     return snap;
 }

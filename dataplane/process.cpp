@@ -6,6 +6,7 @@
 #include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_prefetch.h>
+#include <rte_tcp.h>
 
 #include "dataplane/checksum.hpp"
 #include "dataplane/sched.hpp"
@@ -777,6 +778,86 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
     stage_l2(m, r->port, *ifc, next_hop, real, kEgressRouted);
 }
 
+void Worker::send_reset(const Snapshot& snap, rte_mbuf* m, const Parsed& p, rte_be32_t src,
+                        rte_be16_t sport, rte_be32_t dst, rte_be16_t dport,
+                        bool as_reply) noexcept {
+    // Token bucket: kResetsPerSec, refilled by the burst clock.
+    const uint32_t elapsed = now_ - reset_refill_ms_;
+    if (elapsed != 0) {
+        const uint64_t add = uint64_t(elapsed) * kResetsPerSec / 1000;
+        if (add != 0) {
+            reset_tokens_ = uint32_t(std::min<uint64_t>(kResetBurst, reset_tokens_ + add));
+            reset_refill_ms_ = now_;
+        }
+    }
+    if (reset_tokens_ == 0) {
+        counters.resets_limited.add(1);
+        drop(m, Drop::NoConnection);
+        return;
+    }
+    --reset_tokens_;
+    uint8_t* f = frame_of(m);
+    const auto* th = reinterpret_cast<const rte_tcp_hdr*>(f + p.l4_off);
+    const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+    const uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
+    const uint32_t data_len = p.l4_len - uint32_t(th->data_off >> 4) * 4u;
+    const uint8_t flags = p.tcp_flags;
+    // RFC 793, a segment of no connection: with ACK, <SEQ=SEG.ACK><CTL=RST>; else
+    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    uint32_t r_seq = seq, r_ack = 0;
+    uint8_t r_flags = kRst;
+    if (as_reply) {
+        if ((flags & kAck) != 0) {
+            r_seq = ack;
+        } else {
+            r_seq = 0;
+            r_ack = seq + data_len + ((flags & kSyn) != 0 ? 1 : 0) + ((flags & kFin) != 0 ? 1 : 0);
+            r_flags = kRst | kAck;
+        }
+    }
+    constexpr uint16_t kLen = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
+    constexpr uint16_t kFrame = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;  // 60: padded
+    const uint16_t have = rte_pktmbuf_data_len(m);  // >= 14 + 20 + 20 (parsed)
+    if (have >= kFrame) {
+        rte_pktmbuf_trim(m, uint16_t(have - kFrame));
+    } else if (rte_pktmbuf_append(m, uint16_t(kFrame - have)) == nullptr) {
+        drop(m, Drop::NoMbuf);
+        return;
+    }
+    std::memset(f + kEth + kLen, 0, kFrame - kEth - kLen);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + kEth);
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(f + kEth + sizeof(rte_ipv4_hdr));
+    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
+    ip->version_ihl = 0x45;
+    ip->type_of_service = 0;
+    ip->total_length = rte_cpu_to_be_16(kLen);
+    ip->packet_id = 0;
+    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_TCP;
+    ip->src_addr = src;
+    ip->dst_addr = dst;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = csum_full(ip, sizeof(rte_ipv4_hdr));
+    tcp->src_port = sport;
+    tcp->dst_port = dport;
+    tcp->sent_seq = rte_cpu_to_be_32(r_seq);
+    tcp->recv_ack = rte_cpu_to_be_32(r_ack);
+    tcp->data_off = 5 << 4;
+    tcp->tcp_flags = r_flags;
+    tcp->rx_win = 0;
+    tcp->cksum = 0;
+    tcp->tcp_urp = 0;
+    // The pseudo-header: addresses, protocol, TCP length.
+    uint32_t sum = csum_partial(&ip->src_addr, 8);
+    const uint16_t proto_len[2] = {rte_cpu_to_be_16(IPPROTO_TCP),
+                                   rte_cpu_to_be_16(sizeof(rte_tcp_hdr))};
+    sum = csum_partial(proto_len, sizeof(proto_len), sum);
+    tcp->cksum = csum_full(tcp, sizeof(rte_tcp_hdr), sum);
+    counters.resets_sent.add(1);
+    send_ipv4(snap, m, dst);
+}
+
 bool Worker::encapsulate(rte_mbuf* m, rte_be32_t real, rte_be32_t src) noexcept {
     uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 20));
     if (f == nullptr) {
@@ -1073,6 +1154,10 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                 return;
             }
             if (tcp && !pure_syn && (!snap.sloppy_tcp || (p.tcp_flags & kRst) != 0)) {
+                if (snap.reset_unknown && (p.tcp_flags & (kRst | kSyn)) == 0) {
+                    send_reset(snap, m, p, p.dst, p.dport, p.src, p.sport, true);
+                    return;
+                }
                 drop(m, Drop::NoConnection);
                 return;
             }
@@ -1187,6 +1272,21 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     const Parsed& p = it.p;
     const uint32_t idx = find_live(it.key, it.hash, Dir::Out, now, it.cand);
     if (idx == ConnTable::kNone) {
+        // A NAT real still talking to a client the director has forgotten (a restart): the
+        // client hears a RST from the VIP, with the real's sequence number.
+        const Service* svc = p.proto == IPPROTO_TCP && snap.reset_unknown &&
+                                     (p.tcp_flags & (kRst | kSyn)) == 0
+                                 ? snap.nat_service_of_real(p.src, p.sport, p.proto)
+                                 : nullptr;
+        if (svc != nullptr) {
+            // Not while the client's tuple is a live connection (to another real): that one
+            // is not the director's to end.
+            const FlowKey in{p.dst, svc->vip, p.dport, svc->port, p.proto};
+            if (find_live(in, ConnTable::hash(in), Dir::In, now) == ConnTable::kNone) {
+                send_reset(snap, m, p, svc->vip, svc->port, p.dst, p.dport, false);
+                return;
+            }
+        }
         drop(m, Drop::NoConnection);
         return;
     }

@@ -1,6 +1,7 @@
 #include "dataplane/snapshot.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 #include <rte_hash_crc.h>
 
@@ -70,6 +71,26 @@ void Snapshot::finalize() {
         addr_keys_[slot] = a;
         addr_kinds_[slot] |= kind;
     }
+    nat_reals_.clear();
+    for (uint32_t i = 0; i < services.size(); ++i) {
+        for (const Real& r : services[i].reals) {
+            if (r.forward == Forward::Nat) {
+                nat_reals_.push_back({r.addr, r.port, services[i].proto, int32_t(i)});
+            }
+        }
+    }
+    const auto key = [](const RealKey& k) { return std::tuple(k.addr, k.port, k.proto); };
+    std::sort(nat_reals_.begin(), nat_reals_.end(),
+              [&](const RealKey& a, const RealKey& b) { return key(a) < key(b); });
+    for (size_t i = 0, j; i < nat_reals_.size(); i = j) {
+        bool shared = false;  // a run of one key: several services?
+        for (j = i + 1; j < nat_reals_.size() && key(nat_reals_[j]) == key(nat_reals_[i]); ++j) {
+            shared |= nat_reals_[j].svc != nat_reals_[i].svc;
+        }
+        for (size_t k = i; shared && k < j; ++k) {
+            nat_reals_[k].svc = -1;
+        }
+    }
     std::stable_sort(routes.begin(), routes.end(),
                      [](const Route& a, const Route& b) { return a.prefix_len > b.prefix_len; });
 }
@@ -104,6 +125,20 @@ bool Snapshot::source_ok(rte_be32_t src, const Interface& in) const noexcept {
     }
     const Route* r = route(src);
     return r != nullptr && (in.rp_filter == RpFilter::Loose || r->port == in.port);
+}
+
+const Service* Snapshot::nat_service_of_real(rte_be32_t addr, rte_be16_t port,
+                                             uint8_t proto) const noexcept {
+    const auto want = std::tuple(addr, port, proto);
+    const auto it = std::lower_bound(nat_reals_.begin(), nat_reals_.end(), want,
+                                     [](const RealKey& k, const auto& w) {
+                                         return std::tuple(k.addr, k.port, k.proto) < w;
+                                     });
+    if (it == nat_reals_.end() || std::tuple(it->addr, it->port, it->proto) != want ||
+        it->svc < 0) {
+        return nullptr;
+    }
+    return &services[size_t(it->svc)];
 }
 
 const Route* Snapshot::route(rte_be32_t dst) const noexcept {

@@ -103,6 +103,10 @@ public:
     // (but RST), so that a director taking over mid-flow (failover, replayed traffic) carries
     // on; otherwise only a SYN does.
     bool sloppy_tcp = false;
+    // A TCP segment that is not a SYN or a RST and that no connection knows gets a RST, so that
+    // the clients of a restarted director fail fast (connections.reset_unknown; never with
+    // sloppy_tcp): to a VIP with a service, from the VIP; from a NAT real, to its client.
+    bool reset_unknown = true;
     uint16_t n_workers = 1;
     // Which worker owns a connection: a hash of the client address under this mask (network
     // order), so that one client's connections, and the clients that share a persistence
@@ -168,6 +172,10 @@ public:
         }
         return nullptr;
     }
+    // The one NAT service that has real addr:port (network order) for proto; nullptr when none
+    // or several have it.
+    const Service* nat_service_of_real(rte_be32_t addr, rte_be16_t port,
+                                       uint8_t proto) const noexcept;
     // Longest-prefix match; nullptr when no route covers dst.
     const Route* route(rte_be32_t dst) const noexcept;
     // Whether src may be the source of a packet that came in on `in` (Linux's source checks):
@@ -181,6 +189,14 @@ private:
     std::vector<uint32_t> svc_index_;
     std::vector<int32_t> svc_of_slot_;  // stats slot -> index into services, or -1
     uint32_t svc_mask_ = 0;
+    // NAT reals by (addr, port, proto), sorted; svc -1: several services share the real.
+    struct RealKey {
+        rte_be32_t addr;
+        rte_be16_t port;
+        uint8_t proto;
+        int32_t svc;
+    };
+    std::vector<RealKey> nat_reals_;
     // Addresses that are ours or VIPs, at most a quarter full; key 0: empty.
     uint32_t addr_slot(rte_be32_t addr) const noexcept {
         return uint32_t((uint64_t(addr) * 0x9E3779B97F4A7C15ull) >> 40) & addr_mask_;

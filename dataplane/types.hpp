@@ -95,6 +95,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter consumed;  // frames taken in by the director itself (ARP replies it learns from)
     Counter table_size;  // gauge: entries in the connection table (connections and templates)
     Counter frag_notes_evicted;  // fragment notes of live datagrams replaced by newer ones
+    Counter resets_sent;     // RSTs for TCP segments of no connection (connections.reset_unknown)
+    Counter resets_limited;  // such segments dropped (no_connection) over the RST rate limit
 };
 
 }  // namespace lb::dp

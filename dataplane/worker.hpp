@@ -72,6 +72,9 @@ public:
     // The first way of the fragment-note set of (src, dst, id, proto) (public for tests).
     static uint32_t frag_set(rte_be32_t src, rte_be32_t dst, rte_be16_t id, uint8_t proto) noexcept;
 
+    // RSTs for segments of no connection (connections.reset_unknown), per worker.
+    static constexpr uint32_t kResetsPerSec = 1000, kResetBurst = 64;
+
     // Where full TX lists go during a burst (run() sets its own).
     void set_tx_sink(TxSink s) noexcept { sink_ = s; }
 
@@ -223,6 +226,16 @@ private:
     // a DF packet over the egress MTU gets ICMP fragmentation-needed (false for ICMP errors).
     void xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real, rte_be32_t tunnel_src,
                      bool answer_too_big) noexcept;
+    // Turns m, TCP segment p of no connection, into a RST from src:sport to dst:dport and sends
+    // it, at most kResetsPerSec a second (a burst of kResetBurst), else drops m (no_connection).
+    // as_reply: RFC 793's answer to the segment (seq from its ACK, or an ACK of it); otherwise
+    // the segment's own seq (from a real, on its behalf, to the client).
+    [[gnu::cold, gnu::noinline]] void send_reset(const Snapshot& snap, rte_mbuf* m,
+                                                 const Parsed& p, rte_be32_t src,
+                                                 rte_be16_t sport, rte_be32_t dst,
+                                                 rte_be16_t dport, bool as_reply) noexcept;
+    uint32_t reset_tokens_ = kResetBurst;
+    uint32_t reset_refill_ms_ = 0;
     // Prepends the outer IPv4 header (src -> real, IP-in-IP; TOS, ID and DF from the packet,
     // which starts after the Ethernet header with its padding trimmed). false: dropped (no
     // headroom).

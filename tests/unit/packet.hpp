@@ -36,6 +36,7 @@ struct Pkt {
     uint32_t src = ip("198.51.100.2"), dst = ip("198.51.100.10");
     uint8_t proto = 6, ttl = 64, tcp_flags = 0x02;
     uint16_t sport = 40000, dport = 80, ip_id = 1, frag = 0;
+    uint32_t seq = 1000, ack = 0;  // TCP
     uint8_t icmp_type = 8, icmp_code = 0;
     Bytes payload;
     Bytes ip_options;
@@ -47,7 +48,8 @@ struct Pkt {
             l4.assign(20, 0);
             put16(l4, 0, sport);
             put16(l4, 2, dport);
-            put32h(l4, 4, 1000);
+            put32h(l4, 4, seq);
+            put32h(l4, 8, ack);
             l4[12] = 5 << 4;
             l4[13] = tcp_flags;
             put16(l4, 14, 65535);

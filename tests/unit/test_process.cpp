@@ -143,11 +143,15 @@ TEST_CASE("process: drops are counted by reason", "[process]") {
     fx.send({other_mac.build(), to_director.build(), no_service.build(), not_ours.build(),
              mid_flow.build(), ttl1.build(), quiescent.build(), v6.build()},
             0);
-    CHECK(fx.take(0).empty());
+    // mid_flow (an ACK of no connection) is answered with a RST (connections.reset_unknown).
+    const auto back = fx.take(0);
+    REQUIRE(back.size() == 1);
+    CHECK(back[0][14 + 20 + 13] == 0x04);
+    CHECK(fx.w->counters.resets_sent.get() == 1);
     CHECK(fx.take(1).empty());
     CHECK(fx.drops(Drop::NotForUs) == 2);
     CHECK(fx.drops(Drop::NoService) == 1);
-    CHECK(fx.drops(Drop::NoConnection) == 2);
+    CHECK(fx.drops(Drop::NoConnection) == 1);  // not_ours: a SYN of no connection, no RST
     CHECK(fx.drops(Drop::TtlExceeded) == 1);
     CHECK(fx.drops(Drop::NoReal) == 1);
     CHECK(fx.drops(Drop::Unsupported) == 1);
@@ -799,12 +803,14 @@ TEST_CASE("process: sloppy_tcp makes connections from mid-flow packets, not from
     fx.send({back.build()}, 1);
     CHECK(fx.take(0).size() == 1);
 
-    // Without sloppy_tcp the same ACK is refused.
+    CHECK(fx.w->counters.resets_sent.get() == 0);  // sloppy_tcp: never a RST for the unknown
+    // Without sloppy_tcp the same ACK is refused, with a RST.
     Fixture strict;
     REQUIRE_FALSE(strict.snap->sloppy_tcp);
     strict.send({ack.build()}, 0);
     CHECK(strict.take(1).empty());
-    CHECK(strict.drops(Drop::NoConnection) == 1);
+    CHECK(strict.take(0).size() == 1);
+    CHECK(strict.w->counters.resets_sent.get() == 1);
 }
 
 TEST_CASE("process: a neighbour's new MAC is used at once (the worker's cache follows)",

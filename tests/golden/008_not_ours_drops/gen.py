@@ -46,7 +46,7 @@ send0 = [
     # no_connection
     tcp("203.0.113.5", 80),
     udp("203.0.113.5", 53),
-    tcp(VIP, TCP_PORT, flags="A", sport=42002),
+    tcp(VIP, TCP_PORT, flags="A", sport=42002),  # answered with a RST (reset_unknown)
     # unsupported
     Ether(dst=P0_MAC, src=CLIENT_A_MAC) /
     IPv6(src="2001:db8::2", dst="2001:db8::10") / TCP(sport=42003, dport=80, flags="S"),
@@ -67,12 +67,14 @@ send1 = [
         TCP(sport=1234, dport=5678, flags="S")),
 ]
 
-write(send0, send1, [], [], counters={
+rst = pad(Ether(dst=CLIENT_A_MAC, src=P0_MAC) / IP(src=VIP, dst=CLIENT_A, id=0, flags="DF") /
+          TCP(sport=TCP_PORT, dport=42002, flags="R", seq=send0[8][TCP].ack, window=0))
+write(send0, send1, [rst], [], counters={
     "rx": len(send0) + len(send1),
-    "tx": 0,
+    "tx": 1,
     "drop.not_for_us": 5,
     "drop.no_service": 2,
-    "drop.no_connection": 4,
+    "drop.no_connection": 3,
     "drop.unsupported": 2,
     "drop.ttl_exceeded": 1,
     "drop.arp_ignored": 1,

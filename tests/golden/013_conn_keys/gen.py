@@ -4,7 +4,8 @@
   - client A port 33333 opens a TCP connection (-> 10.10.0.2:8080) and a UDP flow
     (-> 10.10.0.2:5353): two connections; each reply finds its own
   - client B, same port 33333, TCP: a third connection (-> 10.10.0.3:8080, rr)
-  - a non-SYN from client B port 40000, which opened nothing: no connection
+  - a non-SYN from client B port 40000, which opened nothing: no connection, a RST back
+    (connections.reset_unknown)
   - replies that match no connection, dropped (no_connection): from the right real but the wrong
     port (10.10.0.2:9090); from the other real (10.10.0.3:8080 for A:33333, which is .2's);
     UDP from 10.10.0.3:5353 for A:33333 (the flow is .2's)
@@ -43,7 +44,7 @@ send0 = [
     c_tcp(CLIENT_A, CLIENT_A_MAC, 33333),            # tcp -> .2
     c_udp(CLIENT_A, CLIENT_A_MAC, 33333),            # udp -> .2 (its own cursor)
     c_tcp(CLIENT_B, CLIENT_B_MAC, 33333),            # tcp -> .3
-    c_tcp(CLIENT_B, CLIENT_B_MAC, 40000, flags="A"),  # no connection
+    c_tcp(CLIENT_B, CLIENT_B_MAC, 40000, flags="A"),  # no connection: a RST back
 ]
 send1 = [
     r_tcp(REAL1, TCP_REAL_PORT, CLIENT_A, 33333),    # A's TCP
@@ -59,6 +60,9 @@ expect1 = [
     nat_in(send0[2], REAL2, TCP_REAL_PORT),
 ]
 expect0 = [
+    # connections.reset_unknown: <SEQ=SEG.ACK><CTL=RST> from the VIP, padded to 60 bytes
+    pad(Ether(dst=CLIENT_B_MAC, src=P0_MAC) / IP(src=VIP, dst=CLIENT_B, id=0, flags="DF") /
+        TCP(sport=TCP_PORT, dport=40000, flags="R", seq=1, ack=0, window=0)),
     nat_out(send1[0], VIP, TCP_PORT),
     nat_out(send1[1], VIP, UDP_PORT),
     nat_out(send1[2], VIP, TCP_PORT),
@@ -66,7 +70,7 @@ expect0 = [
 
 write(send0, send1, expect0, expect1, counters={
     "rx": 10,
-    "tx": 6,
+    "tx": 7,
     "conns_created": 3,
-    "drop.no_connection": 4,
+    "drop.no_connection": 3,
 })
