@@ -117,6 +117,46 @@ std::string read_config_file(const std::string& path, size_t max) {
     return text;
 }
 
+std::string write_config_file(const std::string& path, const std::string& text) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        return std::string("it exists and is ") +
+               (S_ISLNK(st.st_mode) ? "a symbolic link" : file_kind(st.st_mode)) +
+               ", not a regular file";
+    }
+    const Fd fd(::open(
+        path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
+        0644));
+    if (fd.get() < 0) {
+        return std::strerror(errno);
+    }
+    if (::fstat(fd.get(), &st) != 0) {
+        return std::strerror(errno);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return std::string("it is ") + file_kind(st.st_mode) + ", not a regular file";
+    }
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            const int err = n < 0 ? errno : EIO;
+            ::unlink(path.c_str());
+            return std::strerror(err);
+        }
+        done += size_t(n);
+    }
+    if (::fsync(fd.get()) != 0) {
+        const int err = errno;
+        ::unlink(path.c_str());
+        return std::strerror(err);
+    }
+    return "";
+}
+
 std::pair<const std::string&, int> ExpandedConfig::origin(int line) const {
     auto it = std::upper_bound(segments.begin(), segments.end(), line,
                                [](int l, const Segment& s) { return l < s.first_line; });

@@ -20,6 +20,11 @@ inline constexpr size_t kMaxIncludes = 1024;          // @include directives in 
 // what PATH turns out to be. Throws ConfigError("PATH: cannot read: why").
 std::string read_config_file(const std::string& path, size_t max = kMaxConfigBytes);
 
+// Writes `text` to PATH, a new or regular file (never a FIFO or a device, which could block
+// or be clobbered; a symlink is not followed), and syncs it. Returns "" or why not: the errno
+// text ("No such file or directory", "No space left on device") or what PATH is.
+std::string write_config_file(const std::string& path, const std::string& text);
+
 // A config with its @include directives replaced by the text of their files.
 struct ExpandedConfig {
     std::string text;
