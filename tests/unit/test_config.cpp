@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "control/config.hpp"
+#include "control/config_source.hpp"
 
 using lb::ctl::Config;
 using lb::ctl::ConfigError;
@@ -788,6 +789,30 @@ services = ( { vip = "300.0.0.1"; } );
           main + ":10: services[0].vip: \"300.0.0.1\" is not an IPv4 address");
     d.write("mid.conf", "control = { socket = ; };\n");
     CHECK_THAT(load_error(main), Catch::StartsWith(d.path("mid.conf") + ":1: "));
+}
+
+TEST_CASE("config: @include expansion leaves other text alone and never lets libconfig open",
+          "[config]") {
+    // No directive: the text comes back as it is, every line its own.
+    const std::string plain =
+        "a = \"@include \\\"x\\\"\";  # @include \"y\"\n"
+        "/* @include \"z\"\n@include \"z\" */ b = 1; // @include \"w\"\n"
+        " x @include \"v\"\n";
+    const lb::ctl::ExpandedConfig e = lb::ctl::expand_includes(plain, "p.conf", "/nonexistent/");
+    CHECK(e.text == plain);
+    CHECK(e.origin(3).first == "p.conf");
+    CHECK(e.origin(3).second == 3);
+
+    // A second directive after the first on the same line: libconfig would see it once the
+    // first file is in place, but its include directory is /dev/null, so it fails at once.
+    ScratchDir d;
+    d.write("a.conf", "log = { level = \"info\"; };\n");
+    const std::string main =
+        d.write("main.conf", std::string(kHead) + "@include \"a.conf\" @include \"fifo.conf\"\n");
+    REQUIRE(::mkfifo(d.path("fifo.conf").c_str(), 0600) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THAT(load_error(main), Catch::StartsWith(main + ":4: "));
+    CHECK(seconds_since(t0) < 0.5);
 }
 
 TEST_CASE("config: parse_ipv4 and format_ipv4", "[config]") {
