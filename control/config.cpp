@@ -16,6 +16,8 @@
 
 #include <libconfig.h++>
 
+#include "control/config_source.hpp"
+
 namespace lb::ctl {
 
 namespace {
@@ -321,12 +323,6 @@ std::map<int, std::vector<Overflow>> find_overflows(std::string_view text) {
     return out;
 }
 
-// libconfig names an included file as the @include directive wrote it, relative to the include
-// directory (which ends in '/').
-std::string included_file(const char* f, const std::string& include_dir) {
-    return f[0] == '/' ? std::string(f) : include_dir + f;
-}
-
 struct LcoreList {
     std::set<unsigned> lcores;
     unsigned main = 0;
@@ -336,10 +332,8 @@ struct LcoreList {
 
 class Reader {
 public:
-    Reader(std::string file, std::string include_dir, std::string_view text)
-        : file_(std::move(file)),
-          include_dir_(std::move(include_dir)),
-          overflows_(find_overflows(text)) {
+    Reader(std::string file, const ExpandedConfig& src)
+        : file_(std::move(file)), src_(src), overflows_(find_overflows(src.text)) {
         cfg_.file = file_;
     }
 
@@ -376,16 +370,16 @@ public:
 private:
     // ---- errors ----------------------------------------------------------------------------
 
-    int line_of(const Setting& s) const {
+    // The line in the expanded text (the @include files in place), as libconfig counts it.
+    static int raw_line(const Setting& s) {
         const int line = int(s.getSourceLine());
         return line > 0 ? line : 1;  // the root group has no line of its own
     }
 
-    // Settings from an @include file carry that file's name, as written in the directive.
-    std::string file_of(const Setting& s) const {
-        const char* f = s.getSourceFile();
-        return f != nullptr ? included_file(f, include_dir_) : file_;
-    }
+    // The line in the file it was written in.
+    int line_of(const Setting& s) const { return src_.origin(raw_line(s)).second; }
+
+    std::string file_of(const Setting& s) const { return src_.origin(raw_line(s)).first; }
 
     [[noreturn]] void fail_at(const Setting& s, const std::string& key,
                               const std::string& what) const {
@@ -463,17 +457,15 @@ private:
         int64_t v = 0;
         if (s.getType() == Setting::TypeInt) {
             v = int(s);
-            if (s.getSourceFile() == nullptr) {
-                if (const auto it = overflows_.find(line_of(s)); it != overflows_.end()) {
-                    const Setting* named = &s;
-                    while (named->getName() == nullptr && !named->isRoot()) {
-                        named = &named->getParent();
-                    }
-                    const std::string key = named->getName() != nullptr ? named->getName() : "";
-                    for (const Overflow& o : it->second) {
-                        if (o.key == key && o.truncated == v) {
-                            fail(s, o.literal + " is out of range " + range(lo, hi));
-                        }
+            if (const auto it = overflows_.find(raw_line(s)); it != overflows_.end()) {
+                const Setting* named = &s;
+                while (named->getName() == nullptr && !named->isRoot()) {
+                    named = &named->getParent();
+                }
+                const std::string key = named->getName() != nullptr ? named->getName() : "";
+                for (const Overflow& o : it->second) {
+                    if (o.key == key && o.truncated == v) {
+                        fail(s, o.literal + " is out of range " + range(lo, hi));
                     }
                 }
             }
@@ -1151,7 +1143,7 @@ private:
     }
 
     std::string file_;
-    std::string include_dir_;
+    const ExpandedConfig& src_;
     std::map<int, std::vector<Overflow>> overflows_;
     std::optional<LcoreList> lcores_;
     Config cfg_;
@@ -1159,19 +1151,19 @@ private:
 
 Config parse_text(const std::string& text, const std::string& name,
                   const std::string& include_dir) {
+    // The @include files are read here, not by libconfig (see config_source.hpp); an include
+    // directory that cannot hold files makes sure libconfig never opens one itself.
+    const ExpandedConfig src = expand_includes(text, name, include_dir);
     libconfig::Config lc;
-    if (!include_dir.empty()) {
-        lc.setIncludeDir(include_dir.c_str());
-    }
+    lc.setIncludeDir("/dev/null");
     try {
-        lc.readString(text);
+        lc.readString(src.text);
     } catch (const libconfig::ParseException& e) {
-        const std::string file =
-            e.getFile() != nullptr ? included_file(e.getFile(), include_dir) : name;
-        throw ConfigError(file + ":" + std::to_string(e.getLine()) + ": " + e.getError());
+        const auto [file, line] = src.origin(e.getLine());
+        throw ConfigError(file + ":" + std::to_string(line) + ": " + e.getError());
     }
     try {
-        return Reader(name, include_dir, text).read(lc.getRoot());
+        return Reader(name, src).read(lc.getRoot());
     } catch (const libconfig::ConfigException& e) {
         // Every access is type-checked first; this is a bug, but say where we were.
         throw ConfigError(name + ": " + e.what());
@@ -1213,22 +1205,7 @@ Config parse_config(const std::string& text, const std::string& name) {
 }
 
 Config load_config(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) {
-        throw ConfigError(path + ": cannot read: " + std::strerror(errno));
-    }
-    std::string text;
-    char buf[65536];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-        text.append(buf, n);
-    }
-    const bool failed = std::ferror(f) != 0;
-    const int err = errno;
-    std::fclose(f);
-    if (failed) {
-        throw ConfigError(path + ": cannot read: " + std::strerror(err));
-    }
+    const std::string text = read_config_file(path);
     // @include paths are taken relative to the directory of the file.
     const size_t slash = path.rfind('/');
     return parse_text(text, path, slash == std::string::npos ? "" : path.substr(0, slash + 1));

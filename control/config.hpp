@@ -92,9 +92,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// Reads and validates FILE. Throws ConfigError("FILE:LINE: ...").
+// Reads and validates FILE and the files it @includes (regular files only, 64 MiB at most, read
+// without ever blocking: config_source.hpp). Throws ConfigError("FILE:LINE: ...", or
+// "FILE: cannot read: why").
 Config load_config(const std::string& path);
-// Same, from text; `name` stands in for the file name in messages.
+// Same, from text; `name` stands in for the file name in messages, and @include paths are
+// relative to the current directory.
 Config parse_config(const std::string& text, const std::string& name);
 
 // The config as libconfig text that parse_config() reads back to an equal Config (comments

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <tuple>
 
@@ -17,6 +16,7 @@
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
 
+#include "control/config_source.hpp"
 #include "control/control_server.hpp"
 #include "control/snapshot_builder.hpp"
 
@@ -736,14 +736,8 @@ Workers Control::workers_status() const {
 std::string Control::write_config(const std::string& path) const {
     const std::string target = path.empty() ? cfg_.file : path;
     const std::string tmp = target + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << format_config(cfg_);
-        out.close();
-        if (!out) {
-            std::remove(tmp.c_str());
-            return "cannot write " + tmp;
-        }
+    if (const std::string err = write_config_file(tmp, format_config(cfg_)); !err.empty()) {
+        return "cannot write " + tmp + ": " + err;
     }
     if (std::rename(tmp.c_str(), target.c_str()) != 0) {
         const std::string err = std::strerror(errno);

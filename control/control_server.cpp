@@ -28,12 +28,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Connections held at once. When a new one finds them all taken, the one idle the longest is
+// closed to make room (then the slowest half-sent request, then the slowest reader): a crowd
+// of idle or slow clients delays lbctl by at most one poll round, never turns it away.
 constexpr size_t kMaxClients = 64;
-constexpr auto kClientTimeout = std::chrono::seconds(5);
+// A whole request must arrive within this of the connection (or of the previous reply), and a
+// reply must make progress this often.
+constexpr auto kRequestTimeout = std::chrono::seconds(2);
+constexpr auto kWriteTimeout = std::chrono::seconds(5);
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerPoll = 16;    // chunks read from one client per poll() call
 constexpr int kAcceptsPerPoll = 128;  // connections accepted per poll() call
-constexpr int kBacklog = 64;
+constexpr int kBacklog = 256;
 
 std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
@@ -171,10 +177,13 @@ struct ControlServer::Impl {
         std::vector<uint8_t> out;  // at most one encoded reply: no new request is read meanwhile
         size_t out_off = 0;
         Clock::time_point deadline;  // closed when it passes without a request or write progress
+        Clock::time_point since;     // when it last had a reply or was accepted (eviction order)
         bool eof = false;            // the peer shut down its sending side
         bool closing = false;        // close as soon as `out` is flushed
 
         bool out_pending() const { return out_off < out.size(); }
+        // What closing it would cost: 0 idle (between requests), 1 half a request, 2 a reply.
+        int busy() const { return out_pending() ? 2 : in.empty() ? 0 : 1; }
     };
 
     int listen_fd = -1;
@@ -225,7 +234,7 @@ struct ControlServer::Impl {
                                      MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0) {
                 c.out_off += static_cast<size_t>(n);
-                c.deadline = Clock::now() + kClientTimeout;
+                c.deadline = Clock::now() + kWriteTimeout;
                 continue;
             }
             if (n < 0 && errno == EINTR) {
@@ -282,7 +291,8 @@ struct ControlServer::Impl {
                 reply = error_frame("internal error while handling the request");
             }
             queue(c, reply);
-            c.deadline = Clock::now() + kClientTimeout;
+            c.since = Clock::now();
+            c.deadline = c.since + kRequestTimeout;
             if (!flush(c)) {
                 close_client(c);
                 return;
@@ -339,12 +349,12 @@ struct ControlServer::Impl {
                 reap_hung_up(handler);
             }
             if (clients.size() >= kMaxClients) {
-                ::close(fd);
-                continue;
+                evict_one();
             }
             Client c;
             c.fd = fd;
-            c.deadline = Clock::now() + kClientTimeout;
+            c.since = Clock::now();
+            c.deadline = c.since + kRequestTimeout;
             clients.push_back(std::move(c));
             // The request usually arrives with the connection: answer it without another round.
             on_readable(clients.back(), handler);
@@ -438,6 +448,20 @@ struct ControlServer::Impl {
             }
         }
         remove_closed();
+    }
+
+    // Closes the client idle the longest; if none is idle, the oldest half-sent request; else
+    // the oldest reply in progress.
+    void evict_one() {
+        auto victim = std::min_element(clients.begin(), clients.end(),
+                                       [](const Client& a, const Client& b) {
+                                           return a.busy() != b.busy() ? a.busy() < b.busy()
+                                                                       : a.since < b.since;
+                                       });
+        if (victim != clients.end()) {
+            close_client(*victim);
+            remove_closed();
+        }
     }
 
     void remove_closed() {

@@ -21,7 +21,8 @@ public:
     // Waits at most timeout_ms for activity; accepts clients, reads whole request frames and
     // answers each with handler(request). Never blocks beyond timeout_ms on a slow or hostile
     // client: malformed, oversized or truncated requests get an Error frame or a closed
-    // connection. Throws nothing.
+    // connection; a request must arrive whole within 2 s; of at most 64 connections, the one
+    // idle the longest is closed to admit a new one. Throws nothing.
     void poll(int timeout_ms, const std::function<Frame(const Frame&)>& handler);
 
     const std::string& path() const { return path_; }

@@ -37,12 +37,16 @@ ListenSpec parse_listen_spec(const std::string& spec);
 
 inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// Serves GET /metrics (the text `source` returns), GET / (a pointer to /metrics) and 404 for
-// everything else, on a thread of its own with a small fixed pool of connection threads.
-// `source` runs on those threads: it must be thread-safe and cheap (return a copy of a string
+// Serves GET (and HEAD) /metrics (the text `source` returns), / (a pointer to /metrics), 404 for
+// other paths and 405 for other methods, over HTTP/1.1 with keep-alive, from one thread of its
+// own (metrics_server.cpp): poll() over at most 128 connections; when all are taken, a new
+// one closes the connection idle the longest (then the oldest unfinished request). A request
+// must arrive whole within 2 s of its first byte (head at most 8 KiB, body 4 KiB), an idle
+// connection is closed after 5 s, a response must progress every 5 s and end within 20 s.
+// `source` runs on that thread: it must be thread-safe and cheap (return a copy of a string
 // kept under a mutex). The constructor has bound the port when it returns and throws
 // std::runtime_error on a bad spec or a port it cannot bind. The destructor stops listening,
-// closes open connections (idle keep-alive ones included) and joins every thread.
+// closes open connections (idle keep-alive ones included) and joins the thread.
 class MetricsServer {
 public:
     using Source = std::function<std::string()>;

@@ -5,7 +5,7 @@
 #include <exception>
 #include <filesystem>
 #include <iostream>
-#include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -111,6 +111,23 @@ std::string list(const Args& args, const ListOptions& opts) {
     return opts.json ? json_list(st, opts) : format_list(st, opts);
 }
 
+// -R's input, stdin, up to what one request can carry.
+std::string read_input() {
+    std::string text;
+    char buf[65536];
+    while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+        text.append(buf, size_t(std::cin.gcount()));
+        if (text.size() > kMaxPayload) {
+            throw UsageError("the rules on stdin are more than " + std::to_string(kMaxPayload) +
+                             " bytes, more than one request to lb may carry");
+        }
+    }
+    if (std::cin.bad()) {
+        throw UsageError("cannot read the rules from stdin");
+    }
+    return text;
+}
+
 int print(const std::string& out) {
     std::cout << out << std::flush;
     return std::cout ? 0 : kExitFailure;
@@ -147,6 +164,7 @@ int run(const std::vector<std::string>& words) {
     // Everything that can be refused without lb is refused before lb is asked anything.
     ListOptions list_opts;
     std::vector<Op> ops;
+    std::vector<RestoreLine> restore_from;  // -R: the input line of each operation
     try {
         check_command(args);
         if (args.command == Command::List) {
@@ -155,9 +173,7 @@ int run(const std::vector<std::string>& words) {
             if (!args.operands.empty()) {
                 throw UsageError("unexpected argument " + args.operands.front());
             }
-            const std::string text{std::istreambuf_iterator<char>(std::cin),
-                                   std::istreambuf_iterator<char>()};
-            ops = restore_ops(text);
+            ops = restore_ops(read_input(), &restore_from);
         } else if (args.command != Command::Save && args.command != Command::Reload &&
                    args.command != Command::Workers && args.command != Command::WriteConfig) {
             ops = command_ops(args);
@@ -193,7 +209,14 @@ int run(const std::vector<std::string>& words) {
             }
             default:
                 if (!ops.empty()) {  // -R of nothing but comments changes nothing
-                    expect_ok(path, MsgType::Apply, encode_ops(ops));
+                    try {
+                        expect_ok(path, MsgType::Apply, encode_ops(ops));
+                    } catch (const std::runtime_error& e) {
+                        if (args.command != Command::Restore) {
+                            throw;
+                        }
+                        throw std::runtime_error(restore_error(e.what(), restore_from));
+                    }
                 }
                 return 0;
         }

@@ -983,7 +983,7 @@ std::vector<Op> command_ops(const Args& a) {
     return {op};
 }
 
-std::vector<Op> restore_ops(std::string_view text) {
+std::vector<Op> restore_ops(std::string_view text, std::vector<RestoreLine>* from) {
     std::vector<Op> ops;
     size_t line_no = 0;
     size_t pos = 0;
@@ -1030,12 +1030,47 @@ std::vector<Op> restore_ops(std::string_view text) {
             }
             for (Op& op : command_ops(a)) {
                 ops.push_back(std::move(op));
+                if (from != nullptr) {
+                    std::string written;
+                    for (const std::string& w : words) {
+                        written += (written.empty() ? "" : " ") + w;
+                    }
+                    from->push_back({line_no, std::move(written)});
+                }
             }
         } catch (const UsageError& e) {
             throw UsageError("line " + std::to_string(line_no) + ": " + e.what());
         }
     }
     return ops;
+}
+
+std::string restore_error(const std::string& msg, const std::vector<RestoreLine>& from) {
+    size_t index = 0;
+    size_t rest = std::string::npos;
+    constexpr std::string_view kOperation = "operation ";
+    if (from.size() > 1 && msg.rfind(kOperation, 0) == 0) {
+        size_t i = kOperation.size();
+        size_t n = 0;
+        while (i < msg.size() && msg[i] >= '0' && msg[i] <= '9' && n <= from.size()) {
+            n = n * 10 + size_t(msg[i] - '0');
+            ++i;
+        }
+        const size_t end = msg.find("): ", i);
+        if (n >= 1 && n <= from.size() && msg.compare(i, 2, " (") == 0 &&
+            end != std::string::npos) {
+            index = n - 1;
+            rest = end + 3;
+        }
+    } else if (from.size() == 1 && msg.size() > 1 && msg[0] == '-') {
+        const size_t end = msg.find(": ");  // after lb's name of the operation, "-a TCP ..."
+        rest = end == std::string::npos ? end : end + 2;
+    }
+    if (rest == std::string::npos) {
+        return msg;
+    }
+    return "line " + std::to_string(from[index].line) + ": " + from[index].text + ": " +
+           msg.substr(rest);
 }
 
 ListOptions list_options(const Args& a) {

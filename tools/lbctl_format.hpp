@@ -158,7 +158,17 @@ std::vector<Op> command_ops(const Args& a);
 // without a leading "ipvsadm" or "lbctl"), in order, as one list of operations. Blank lines and
 // comments (from a word starting with '#' to the end of the line) are skipped. Throws UsageError
 // "line N: what is wrong" for the first bad line.
-std::vector<Op> restore_ops(std::string_view text);
+// `from`, if given, gets one entry per operation: the line it came from.
+struct RestoreLine {
+    size_t line = 0;
+    std::string text;  // its words, without a comment or a leading "ipvsadm" / "lbctl"
+};
+std::vector<Op> restore_ops(std::string_view text, std::vector<RestoreLine>* from = nullptr);
+
+// lb's message for a -R it refused names the operation ("operation N (-a TCP ...): why", or
+// "-a TCP ...: why" for a single one); this names the input line instead: "line L: TEXT: why".
+// A message that names no operation comes back as it is.
+std::string restore_error(const std::string& msg, const std::vector<RestoreLine>& from);
 
 // What a -L asks for, and how ipvsadm would print it.
 enum class ListWhat : uint8_t { Services, Connections, Timeout, Daemon };

@@ -27,6 +27,11 @@
   hostile.py slowget --host H --size N --rate BPS
                                                 GET /big?size=N read at about BPS bytes/s,
                                                 sha256 checked
+  hostile.py idle --tcp HOST:PORT | --unix PATH --count N [--partial-every K] --hold S
+                                                opens N connections and holds them for S
+                                                seconds (at most), sending nothing, or on every
+                                                K-th the first bytes of a request; prints
+                                                "idle open=N failed=N" once they are made
 """
 import argparse
 import hashlib
@@ -685,6 +690,37 @@ def cmd_slowget(a):
     return 0 if ok else 1
 
 
+def cmd_idle(a):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = a.count + 64
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    partial = b"GET /metrics HTTP/1.1\r\nHost: x\r\n" if a.tcp else b"LBC1"
+    t_end = time.monotonic() + a.hold
+    socks, failed = [], 0
+    for i in range(a.count):
+        try:
+            if a.tcp:
+                host, port = a.tcp.rsplit(":", 1)
+                s = socket.create_connection((host, int(port)), timeout=2)
+            else:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(2)
+                s.connect(a.unix)
+            if a.partial_every and i % a.partial_every == 0:
+                s.send(partial)
+            socks.append(s)
+        except OSError:
+            failed += 1
+    print("idle open=%d failed=%d" % (len(socks), failed), flush=True)
+    while time.monotonic() < t_end:
+        time.sleep(0.1)
+    for s in socks:
+        s.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -770,10 +806,18 @@ def main():
     p.add_argument("--sport", type=int)
     p.add_argument("--ready-file")
 
+    p = sub.add_parser("idle")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--tcp", help="HOST:PORT")
+    g.add_argument("--unix", help="socket path")
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--partial-every", type=int, default=0)
+    p.add_argument("--hold", type=float, default=30.0)
+
     a = ap.parse_args()
     fn = {"catalogue": cmd_catalogue, "drops": cmd_drops, "frag": cmd_frag, "orphan": cmd_orphan,
           "flood": cmd_flood, "udpburst": cmd_udpburst, "legit": cmd_legit,
-          "slowget": cmd_slowget}[a.cmd]
+          "slowget": cmd_slowget, "idle": cmd_idle}[a.cmd]
     return fn(a)
 
 

@@ -47,6 +47,17 @@
 #                 2 MB upload's DF segments get ICMP fragmentation-needed, the client learns
 #                 `mtu 1400` for the VIP and the upload completes (-pmtu); 1500-byte UDP
 #                 datagrams without DF are fragmented by lb and answered (-fragments)
+#   ctl-*         the control plane under hostile files and clients (lb runs with
+#                 `control.metrics = "127.0.0.1:9109"`):
+#     -fifo-sighup  the config file replaced by a FIFO nobody writes to, then SIGHUP: lbctl -L -n
+#                 answers within 1 s with the same listing, requests are served, the log says
+#                 the reload was refused because the file is a FIFO
+#     -fifo-reload  lbctl --reload then: refused within 1 s, naming the FIFO
+#     -zero-check   lb --check of a symlink to /dev/zero: exit 1 within 1 s, naming the device
+#     -metrics-idle 1000 idle TCP connections to the metrics port (every fourth with half a
+#                 request) held open: 5 scrapes in a row all answered (200, lb_ lines)
+#     -socket-idle  300 idle connections to the control socket (every third with half a frame)
+#                 held open: 5 lbctl -L -n in a row all answered, each within 1 s
 #   fault-kill9-* lb killed with SIGKILL (its control socket left behind), restarted with the
 #                 same config: it starts, serves, and after SIGTERM leaves no file under
 #                 /var/run/dpdk or /dev/hugepages that was not there before
@@ -64,6 +75,7 @@
 #
 # usage: tests/e2e/test_hostile.sh [--workers 1|2|1,2] [--keep-tmp]
 # env: LB_BUILD_DIR (default build): where lb/lb and tools/lbctl are.
+#      LB_HOSTILE_ONLY=ctl: only start, the ctl-* checks and sigterm (about 30 s per run).
 #
 # Prints `PASS name` or `FAIL name: why` per check and ends with `N passed, N failed`.
 # Exit status 0 only if nothing failed. Needs root.
@@ -74,6 +86,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
 
 suite_args "$@"
+ONLY=${LB_HOSTILE_ONLY:-}
+case "$ONLY" in
+"" | ctl) ;;
+*)
+    echo "LB_HOSTILE_ONLY=$ONLY: only 'ctl' is known" >&2
+    exit 2
+    ;;
+esac
 suite_begin hostile
 suite_cleanup_more() { huge_release; }
 
@@ -81,11 +101,13 @@ HPY="$LAB_E2E_DIR/hostile.py"
 DIGEST_VPORT=54
 DIGEST_RPORT=5354
 FLOOD_NET=198.18.0.0/15
+METRICS=127.0.0.1:9109  # in the director's namespace
 
 # ---- config -----------------------------------------------------------------------------------
 
 # write_conf WORKERS DST SOCKET [MBUFS]: conf/nat.conf (nat-2workers.conf) with the socket set,
-# capacity 4096, the digest service and the route to the flood's sources; MBUFS replaces mbufs.
+# capacity 4096, the digest service, the route to the flood's sources and the metrics endpoint
+# $METRICS; MBUFS replaces mbufs.
 write_conf() {
     local w=$1 dst=$2 sock=$3 mbufs=${4:-} src
     if [ "$w" -eq 1 ]; then src="$LAB_REPO/conf/nat.conf"; else
@@ -109,7 +131,9 @@ svc = ''',
 body = s[:i].rstrip()
 s = body + svc + s[i:]
 s += '\nroutes = ( { prefix = "$FLOOD_NET"; via = "$LAB_CLIENT_IP"; } );\n'
+s, n3 = re.subn(r'(control\s*=\s*\{\s*socket\s*=\s*"[^"]*";)', r'\1 metrics = "$METRICS";', s)
 assert n1 == 1, "no capacity line"
+assert n3 == 1, "no control = { socket = ...; } line"
 open(dst, "w").write(s)
 EOF
     rm -f "$dst.tmp"
@@ -672,6 +696,129 @@ check_nat_mtu() {
     lab_client ip route flush cache >/dev/null 2>&1
 }
 
+# ms_since T0: milliseconds since T0 (date +%s%N).
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# timed_lbctl ARGS...: lbctl with a 5 s limit; sets CTL_OUT, CTL_RC and CTL_MS.
+timed_lbctl() {
+    local t0
+    t0=$(date +%s%N)
+    CTL_OUT=$(timeout 5 "$LAB_LBCTL" --socket "$SOCK" "$@" 2>&1) && CTL_RC=0 || CTL_RC=$?
+    CTL_MS=$(ms_since "$t0")
+}
+
+# idle_start NAME ARGS...: hostile.py idle ARGS in the director's namespace, in the background,
+# until it has made its connections (up to 20 s); sets IDLE_PID. Its output is in $DIR/NAME.log.
+idle_start() {
+    local name=$1 i
+    shift
+    ip netns exec "$LAB_NS_DIR" "$LAB_PY" "$HPY" idle "$@" >"$DIR/$name.log" 2>&1 9>&- &
+    IDLE_PID=$!
+    BG_PIDS+=("$IDLE_PID")
+    for i in $(seq 1 200); do
+        grep -q '^idle open=' "$DIR/$name.log" && return 0
+        kill -0 "$IDLE_PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+idle_stop() {
+    kill "$IDLE_PID" 2>/dev/null
+    wait "$IDLE_PID" 2>/dev/null
+    IDLE_PID=
+}
+
+# The config file swapped for a FIFO nobody writes to, then SIGHUP and lbctl --reload: lb must
+# not wait on it; and `lb --check` of a symlink to /dev/zero must not read it.
+check_ctl_fifo() {
+    local before out rc ms
+    before=$(lab_lbctl "$SOCK" -L -n 2>&1)
+    mv "$CONF" "$CONF.real"
+    mkfifo "$CONF"
+    kill -HUP "$LAB_LB_PID"
+    sleep 0.5  # the control thread takes the signal on its next turn
+    timed_lbctl -L -n
+    one_request 4
+    if [ "$CTL_RC" -eq 0 ] && [ "$CTL_MS" -lt 1000 ] && [ "$CTL_OUT" = "$before" ] &&
+        grep -q '^legit ok=4 ' <<<"$ONE_OUT" &&
+        grep -q "reload refused.*$CONF: cannot read: not a regular file (a FIFO)" "$LOG"; then
+        pass "$P/ctl-fifo-sighup"
+        note "config a FIFO, SIGHUP: lbctl -L -n answered in $CTL_MS ms, the old config serves"
+    else
+        fail "$P/ctl-fifo-sighup" "lbctl -L -n: exit $CTL_RC in $CTL_MS ms (limit 1000),"             "same listing as before: $([ "$CTL_OUT" = "$before" ] && echo yes || echo no);"             "4 requests: $(oneline "$ONE_OUT"); log: $(grep -c 'reload refused' "$LOG")"             "refused reloads, last: $(grep 'reload refused' "$LOG" | tail -n 1)"
+    fi
+    timed_lbctl --reload
+    if [ "$CTL_RC" -ne 0 ] && [ "$CTL_MS" -lt 1000 ] &&
+        grep -q "not a regular file (a FIFO)" <<<"$CTL_OUT"; then
+        pass "$P/ctl-fifo-reload"
+    else
+        fail "$P/ctl-fifo-reload" "lbctl --reload: exit $CTL_RC in $CTL_MS ms:"             "$(oneline "$CTL_OUT") (expected a refusal naming the FIFO within 1 s)"
+    fi
+    rm -f "$CONF"
+    mv "$CONF.real" "$CONF"
+
+    ln -sf /dev/zero "$DIR/zero.conf"
+    local t0
+    t0=$(date +%s%N)
+    out=$(timeout 10 "$LAB_LB" -c "$DIR/zero.conf" --check 2>&1) && rc=0 || rc=$?
+    ms=$(ms_since "$t0")
+    rm -f "$DIR/zero.conf"
+    if [ "$rc" -eq 1 ] && [ "$ms" -lt 1000 ] &&
+        grep -q "zero.conf: cannot read: not a regular file (a character device)" <<<"$out"; then
+        pass "$P/ctl-zero-check"
+    else
+        fail "$P/ctl-zero-check" "lb --check of a symlink to /dev/zero: exit $rc in $ms ms:"             "$(oneline "$out" | head -c 300) (expected exit 1 within 1 s, naming the device)"
+    fi
+}
+
+# 1000 idle connections to the metrics port (every fourth with half a request), then scrapes;
+# 300 idle connections to the control socket (every third with half a frame), then lbctl.
+check_ctl_idle() {
+    local i ok=0 code ms worst=0 t0
+    if idle_start idle-metrics --tcp "$METRICS" --count 1000 --partial-every 4 --hold 60; then
+        for i in 1 2 3 4 5; do
+            t0=$(date +%s%N)
+            code=$(ip netns exec "$LAB_NS_DIR" curl -s -o "$DIR/scrape.txt" -w '%{http_code}'                 --max-time 2 "http://$METRICS/metrics" 2>/dev/null)
+            ms=$(ms_since "$t0")
+            [ "$ms" -gt "$worst" ] && worst=$ms
+            [ "$code" = 200 ] && grep -q '^lb_' "$DIR/scrape.txt" && ok=$((ok + 1))
+            sleep 0.2
+        done
+        if [ "$ok" -eq 5 ]; then
+            pass "$P/ctl-metrics-idle"
+            note "$(cat "$DIR/idle-metrics.log") to the metrics port: 5 scrapes, slowest $worst ms"
+        else
+            fail "$P/ctl-metrics-idle" "$(cat "$DIR/idle-metrics.log") to $METRICS: $ok of 5"                 "scrapes succeeded (last HTTP status '$code', slowest $worst ms)"
+        fi
+        idle_stop
+    else
+        fail "$P/ctl-metrics-idle" "could not open the idle connections:"             "$(oneline "$(cat "$DIR/idle-metrics.log")")"
+        idle_stop
+    fi
+
+    ok=0
+    worst=0
+    if idle_start idle-socket --unix "$SOCK" --count 300 --partial-every 3 --hold 60; then
+        for i in 1 2 3 4 5; do
+            timed_lbctl -L -n
+            [ "$CTL_MS" -gt "$worst" ] && worst=$CTL_MS
+            [ "$CTL_RC" -eq 0 ] && [ "$CTL_MS" -lt 1000 ] && ok=$((ok + 1))
+            sleep 0.2
+        done
+        if [ "$ok" -eq 5 ]; then
+            pass "$P/ctl-socket-idle"
+            note "$(cat "$DIR/idle-socket.log") to the control socket: 5 lbctl -L -n, slowest"                 "$worst ms"
+        else
+            fail "$P/ctl-socket-idle" "$(cat "$DIR/idle-socket.log") to $SOCK: $ok of 5"                 "lbctl -L -n answered within 1 s (slowest $worst ms; last: $(oneline "$CTL_OUT"))"
+        fi
+        idle_stop
+    else
+        fail "$P/ctl-socket-idle" "could not open the idle connections:"             "$(oneline "$(cat "$DIR/idle-socket.log")")"
+        idle_stop
+    fi
+}
+
 # kill -9, restart with the same config and the stale socket in place.
 check_kill9() {
     local files0=$1 files_run files_after new extra rc
@@ -917,6 +1064,7 @@ run_one() {  # run_one WORKERS
         flood-during flood-after flood-established flood-lbctl fault-real-download
         fault-real-other fault-real-weight0 fault-real-mbufs fault-txdown-nostall
         fault-txdown-counted fault-txdown-recovers nat-mtu-pmtu nat-mtu-fragments
+        ctl-fifo-sighup ctl-fifo-reload ctl-zero-check ctl-metrics-idle ctl-socket-idle
         fault-kill9-restart
         fault-kill9-files fault-kill9-huge fault-mbufs-start fault-mbufs-survives
         fault-mbufs-accounted fault-mbufs-settle fault-mbufs-recovers sigterm)
@@ -955,6 +1103,19 @@ run_one() {  # run_one WORKERS
     note "idle: mbufs in use $base_mb of $(wj "$DIR/idle.json" mbufs_total), table capacity" \
         "$(wj "$DIR/idle.json" table_capacity)"
 
+    if [ "$ONLY" = ctl ]; then
+        t=$SECONDS
+        check_ctl_fifo
+        check_ctl_idle
+        note "ctl: $((SECONDS - t)) s"
+        lab_stop_lb 5
+        if [ "$LAB_LB_STATUS" = 0 ]; then pass "$P/sigterm"; else
+            fail "$P/sigterm" "lb exit status $LAB_LB_STATUS on SIGTERM"
+        fi
+        lab_down
+        echo "== $P: $((SECONDS - t0)) s"
+        return
+    fi
     t=$SECONDS
     check_catalogue "$base_mb"
     note "catalogue: $((SECONDS - t)) s"
@@ -973,6 +1134,10 @@ run_one() {  # run_one WORKERS
     t=$SECONDS
     check_nat_mtu
     note "nat-mtu: $((SECONDS - t)) s"
+    t=$SECONDS
+    check_ctl_fifo
+    check_ctl_idle
+    note "ctl: $((SECONDS - t)) s"
     t=$SECONDS
     if check_kill9 "$files0"; then
         note "fault-kill9: $((SECONDS - t)) s"

@@ -2,14 +2,17 @@
 // FILE:LINE: KEY: ...), libconfig syntax errors, the shipped conf/ files and parse_ipv4.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "control/config.hpp"
+#include "control/config_source.hpp"
 
 using lb::ctl::Config;
 using lb::ctl::ConfigError;
@@ -668,6 +671,150 @@ TEST_CASE("config: load_config on a file it cannot read", "[config]") {
     } catch (const ConfigError& e) {
         CHECK(std::string(e.what()) == dir + ": cannot read: Is a directory");
     }
+}
+
+namespace {
+
+// A scratch directory, removed with what it holds.
+struct ScratchDir {
+    std::filesystem::path dir;
+    ScratchDir() {
+        dir = std::filesystem::temp_directory_path() /
+              ("lb-config-files-" + std::to_string(getpid()));
+        std::filesystem::remove_all(dir);
+        std::filesystem::create_directories(dir);
+    }
+    ~ScratchDir() { std::filesystem::remove_all(dir); }
+    std::string write(const std::string& name, const std::string& text) const {
+        const std::string path = (dir / name).string();
+        std::FILE* f = std::fopen(path.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+        return path;
+    }
+    std::string path(const std::string& name) const { return (dir / name).string(); }
+};
+
+constexpr const char* kHead = R"(eal = ["-l", "0-1"];
+workers = [1];
+interfaces = ( { port = 0; address = "10.0.0.1/8"; } );
+)";
+
+std::string load_error(const std::string& path) {
+    try {
+        load_config(path);
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+TEST_CASE("config: only regular files are read, without blocking, up to 64 MiB", "[config]") {
+    ScratchDir d;
+    const auto t0 = std::chrono::steady_clock::now();
+
+    // A FIFO nobody writes to: an fopen would wait for a writer for ever.
+    const std::string fifo = d.path("fifo.conf");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(load_error(fifo) ==
+          fifo + ": cannot read: not a regular file (a FIFO); a config file must be one");
+
+    // A symlink to /dev/zero: read to the end, it never ends.
+    const std::string zero = d.path("zero.conf");
+    std::filesystem::create_symlink("/dev/zero", zero);
+    CHECK(load_error(zero) ==
+          zero + ": cannot read: not a regular file (a character device); a config file must be "
+                 "one");
+    CHECK(load_error("/dev/null") == "/dev/null: cannot read: not a regular file (a character "
+                                     "device); a config file must be one");
+    CHECK(load_error(d.dir.string()) == d.dir.string() + ": cannot read: Is a directory");
+
+    // 64 MiB + 1 byte (sparse: nothing is written).
+    const std::string big = d.write("big.conf", "");
+    std::filesystem::resize_file(big, (64u << 20) + 1);
+    CHECK(load_error(big) ==
+          big + ": cannot read: 67108865 bytes, more than the 67108864 a config may have");
+    CHECK(seconds_since(t0) < 0.5);
+
+    // A symlink to a regular file is fine.
+    const std::string real = d.write("real.conf", kHead);
+    std::filesystem::create_symlink(real, d.path("link.conf"));
+    CHECK(load_config(d.path("link.conf")).interfaces.size() == 1);
+}
+
+TEST_CASE("config: @include files are checked the same way and named", "[config]") {
+    ScratchDir d;
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string dir = d.dir.string();
+    REQUIRE(::mkfifo(d.path("fifo.conf").c_str(), 0600) == 0);
+    std::filesystem::create_symlink("/dev/zero", d.path("zero.conf"));
+
+    const std::string main = d.write("main.conf", std::string(kHead) + "@include \"svc.conf\"\n");
+    CHECK(load_error(main) == main + ":4: @include \"svc.conf\": " + dir +
+                                  "/svc.conf: cannot read: No such file or directory");
+
+    d.write("main.conf", std::string(kHead) + "  @include \"fifo.conf\"\n");
+    CHECK(load_error(main) == main + ":4: @include \"fifo.conf\": " + dir +
+                                  "/fifo.conf: cannot read: not a regular file (a FIFO); a config "
+                                  "file must be one");
+    // Nested: the directive in the included file is the one named.
+    d.write("main.conf", std::string(kHead) + "@include \"mid.conf\"\n");
+    const std::string mid = d.write("mid.conf", "# nothing\n@include \"zero.conf\"\n");
+    CHECK(load_error(main) == mid + ":2: @include \"zero.conf\": " + dir +
+                                  "/zero.conf: cannot read: not a regular file (a character "
+                                  "device); a config file must be one");
+    // A file that includes itself.
+    d.write("main.conf", std::string(kHead) + "@include \"main.conf\"\n");
+    CHECK_THAT(load_error(main), Catch::Contains(main + ":4: @include \"main.conf\": nested more "
+                                                        "than 10 deep"));
+    CHECK(seconds_since(t0) < 0.5);
+
+    // Directives inside comments and strings are not directives (as for libconfig); lines after
+    // an @include are counted in their own file.
+    d.write("main.conf", std::string(kHead) + R"(/*
+@include "fifo.conf"
+*/
+log = { level = "debug
+@include \"fifo.conf\""; };
+@include "mid.conf"
+services = ( { vip = "300.0.0.1"; } );
+)");
+    d.write("mid.conf", "control = { socket = \"/run/lb/x.sock\"; };\n");
+    CHECK(load_error(main) ==
+          main + ":10: services[0].vip: \"300.0.0.1\" is not an IPv4 address");
+    d.write("mid.conf", "control = { socket = ; };\n");
+    CHECK_THAT(load_error(main), Catch::StartsWith(d.path("mid.conf") + ":1: "));
+}
+
+TEST_CASE("config: @include expansion leaves other text alone and never lets libconfig open",
+          "[config]") {
+    // No directive: the text comes back as it is, every line its own.
+    const std::string plain =
+        "a = \"@include \\\"x\\\"\";  # @include \"y\"\n"
+        "/* @include \"z\"\n@include \"z\" */ b = 1; // @include \"w\"\n"
+        " x @include \"v\"\n";
+    const lb::ctl::ExpandedConfig e = lb::ctl::expand_includes(plain, "p.conf", "/nonexistent/");
+    CHECK(e.text == plain);
+    CHECK(e.origin(3).first == "p.conf");
+    CHECK(e.origin(3).second == 3);
+
+    // A second directive after the first on the same line: libconfig would see it once the
+    // first file is in place, but its include directory is /dev/null, so it fails at once.
+    ScratchDir d;
+    d.write("a.conf", "log = { level = \"info\"; };\n");
+    const std::string main =
+        d.write("main.conf", std::string(kHead) + "@include \"a.conf\" @include \"fifo.conf\"\n");
+    REQUIRE(::mkfifo(d.path("fifo.conf").c_str(), 0600) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THAT(load_error(main), Catch::StartsWith(main + ":4: "));
+    CHECK(seconds_since(t0) < 0.5);
 }
 
 TEST_CASE("config: parse_ipv4 and format_ipv4", "[config]") {

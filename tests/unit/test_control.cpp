@@ -2,7 +2,10 @@
 // workers' tables, without ports: no EAL needed.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +15,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "control/control.hpp"
+#include "tools/lbctl_format.hpp"
 
 using namespace lb::ctl;
 
@@ -178,6 +182,65 @@ TEST_CASE("control: write-config, reload, and a refused reload", "[control]") {
     // write-config to the started-with file.
     CHECK(h.ctl->write_config("").empty());
     CHECK(load_config(h.file).connections.capacity == 64);
+}
+
+TEST_CASE("control: write-config says why it cannot, reload never waits on the file",
+          "[control]") {
+    Harness h;
+    // A missing directory.
+    CHECK(h.ctl->write_config(h.dir + "/no/x.conf") ==
+          "cannot write " + h.dir + "/no/x.conf.tmp: No such file or directory");
+    // A full disk (/dev/full: every write fails with ENOSPC): a symlink standing for the
+    // temporary file is refused, not followed, and a FIFO is not waited on.
+    std::filesystem::create_symlink("/dev/full", h.dir + "/full.conf.tmp");
+    CHECK(h.ctl->write_config(h.dir + "/full.conf") ==
+          "cannot write " + h.dir +
+              "/full.conf.tmp: it exists and is a symbolic link, not a regular file");
+    REQUIRE(::mkfifo((h.dir + "/fifo.conf.tmp").c_str(), 0600) == 0);
+    CHECK(h.ctl->write_config(h.dir + "/fifo.conf") ==
+          "cannot write " + h.dir + "/fifo.conf.tmp: it exists and is a FIFO, not a regular file");
+    CHECK(h.ctl->write_config(h.dir + "/ok.conf").empty());
+
+    // The config file swapped for a FIFO with no writer: reload answers at once, the running
+    // config stays.
+    std::filesystem::remove(h.file);
+    REQUIRE(::mkfifo(h.file.c_str(), 0600) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(h.ctl->reload() ==
+          h.file + ": cannot read: not a regular file (a FIFO); a config file must be one");
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
+    CHECK(h.ctl->status().services.size() == 1);
+}
+
+TEST_CASE("control: lbctl -R names the input line of what lb refused", "[control][lbctl]") {
+    Harness h;
+    const std::string rules =
+        "# restore\n"
+        "-A -t 198.51.100.11:80 -s rr\n"
+        "\n"
+        "ipvsadm -a -t 198.51.100.11:80 -r 10.10.0.2 -m -w 2   # first\n"
+        "-a -t 198.51.100.12:80 -r 10.10.0.3 -m\n";
+    std::vector<RestoreLine> from;
+    const std::vector<Op> ops = restore_ops(rules, &from);
+    REQUIRE(from.size() == 3);
+    CHECK(from[1].line == 4);
+    CHECK(from[1].text == "-a -t 198.51.100.11:80 -r 10.10.0.2 -m -w 2");
+    const std::string err = h.ctl->apply(ops);
+    CHECK(err == "operation 3 (-a TCP 198.51.100.12:80 -r 10.10.0.3:80): no such service");
+    CHECK(restore_error(err, from) ==
+          "line 5: -a -t 198.51.100.12:80 -r 10.10.0.3 -m: no such service");
+    // The config's own validation, for a single line.
+    std::vector<RestoreLine> one;
+    const std::string err1 = h.ctl->apply(
+        restore_ops("\n\n-a -t 198.51.100.10:80 -r 192.0.2.7 -m\n", &one));
+    CHECK_THAT(restore_error(err1, one),
+               Catch::StartsWith("line 3: -a -t 198.51.100.10:80 -r 192.0.2.7 -m: ") &&
+                   Catch::Contains("no interface or route reaches 192.0.2.7"));
+    // Messages that name no operation stay as they are.
+    CHECK(restore_error("cannot connect to /x: No such file or directory", from) ==
+          "cannot connect to /x: No such file or directory");
+    CHECK(restore_error("operation 9 (-C): x", from) == "operation 9 (-C): x");
+    CHECK(h.ctl->status().services.size() == 1);
 }
 
 TEST_CASE("control: connection listing and worker counters", "[control]") {

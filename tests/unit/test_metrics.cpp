@@ -529,6 +529,96 @@ TEST_CASE("metrics server: destructor is prompt with open connections", "[metric
     }
 }
 
+namespace {
+
+// Sends `req` on a new connection and reads until the server closes it (or 2 s pass).
+std::string raw_exchange(uint16_t port, const std::string& req) {
+    const int fd = connect_to(port);
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size()));
+    std::string out;
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+        out.append(buf, size_t(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("metrics server: the bytes of its responses", "[metrics]") {
+    MetricsServer srv("127.0.0.1:0", [] { return std::string("x 1\n"); });
+    CHECK(raw_exchange(srv.port(), "GET /metrics HTTP/1.0\r\n\r\n") ==
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+          "Content-Length: 4\r\nConnection: close\r\n\r\nx 1\n");
+    CHECK(raw_exchange(srv.port(), "HEAD /metrics?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n") ==
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+          "Content-Length: 4\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(raw_exchange(srv.port(), "GET /x HTTP/1.0\r\n\r\n"),
+               Contains("HTTP/1.1 404 Not Found\r\n") && Contains("404 not found: try /metrics\n"));
+    CHECK_THAT(raw_exchange(srv.port(), "DELETE /metrics HTTP/1.0\r\n\r\n"),
+               Contains("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"));
+    CHECK_THAT(raw_exchange(srv.port(), "nonsense\r\n\r\n"), Contains("HTTP/1.1 400 "));
+    CHECK_THAT(raw_exchange(srv.port(), "GET / HTTP/2.0\r\n\r\n"), Contains("HTTP/1.1 505 "));
+    CHECK_THAT(raw_exchange(srv.port(), "POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n"),
+               Contains("HTTP/1.1 413 "));
+    // A request head of more than 8 KiB is refused, not buffered.
+    const std::string big = "GET /metrics HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n";
+    CHECK_THAT(raw_exchange(srv.port(), big), Contains("HTTP/1.1 431 "));
+    // Two pipelined requests, each answered in order.
+    const std::string two = raw_exchange(
+        srv.port(), "GET / HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK(two.find("Prometheus metrics at /metrics") < two.find("x 1\n"));
+}
+
+TEST_CASE("metrics server: 1000 idle and slow connections do not stop a scrape", "[metrics]") {
+    const std::string text = "lb_up 1\n";
+    MetricsServer srv("127.0.0.1:0", [&] { return text; });
+    std::vector<int> fds;
+    const std::string half = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < 1000; ++i) {
+        fds.push_back(connect_to(srv.port()));
+        if (i % 4 == 0) {  // every fourth one a request cut short (slowloris)
+            ::send(fds.back(), half.data(), half.size(), MSG_NOSIGNAL);
+        }
+    }
+    for (int round = 0; round < 5; ++round) {
+        const auto t0 = std::chrono::steady_clock::now();
+        httplib::Client cli("127.0.0.1", srv.port());
+        cli.set_connection_timeout(1);
+        cli.set_read_timeout(1);
+        auto res = cli.Get("/metrics");
+        REQUIRE(res);
+        CHECK(res->status == 200);
+        CHECK(res->body == text);
+        CHECK(seconds_since(t0) < 0.5);
+        fds.push_back(connect_to(srv.port()));
+    }
+    for (const int fd : fds) {
+        ::close(fd);
+    }
+}
+
+TEST_CASE("metrics server: a request cut short is closed after 2 s", "[metrics][slow]") {
+    MetricsServer srv("127.0.0.1:0", [] { return std::string("x 1\n"); });
+    const int fd = connect_to(srv.port());
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const char c : std::string("GET ")) {  // a byte every 300 ms
+        ::send(fd, &c, 1, MSG_NOSIGNAL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    char b = 0;
+    CHECK(::recv(fd, &b, 1, 0) <= 0);
+    CHECK(seconds_since(t0) > 1.8);
+    CHECK(seconds_since(t0) < 3.5);
+    ::close(fd);
+}
+
 TEST_CASE("metrics: the ports' statistics", "[metrics]") {
     Workers ws = sample_workers();
     PortStatus p0;
