@@ -315,7 +315,7 @@ void render_services(Exposition& e, const Status& st) {
 }
 
 // Known "other" worker counters; any other name gets a generic HELP.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kCounterHelp = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kCounterHelp = {{
     {"arp_replies", "ARP replies sent for the director's addresses and VIPs."},
     {"icmp_echo_replies", "ICMP echo replies sent (ping of the director's addresses and VIPs)."},
     {"icmp_errors_translated", "ICMP errors about tracked connections forwarded, translated."},
@@ -325,6 +325,9 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kCounterH
      "ICMP fragmentation-needed errors sent (DF packets over a tunnel's or NAT's egress MTU)."},
     {"nat_fragments", "IP fragments sent for NAT packets without DF over the egress MTU."},
     {"consumed", "Packets the director answered or handled itself rather than forwarding."},
+    {"frag_notes_evicted", "Fragment notes of live datagrams replaced by newer ones (a flood)."},
+    {"resets_sent", "RSTs sent for TCP segments of no connection (connections.reset_unknown)."},
+    {"resets_limited", "TCP segments of no connection dropped over the RST rate limit."},
 }};
 
 std::string metric_name_part(std::string_view s) {
