@@ -1267,27 +1267,32 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     xmit_nat(snap, m, *r, c.real_ip, kEgressRouted);
 }
 
+void Worker::outbound_unknown(const Snapshot& snap, rte_mbuf* m, const Parsed& p,
+                              uint32_t now) noexcept {
+    // A NAT real still talking to a client the director has forgotten (a restart): the client
+    // hears a RST from the VIP, with the real's sequence number.
+    const Service* svc =
+        p.proto == IPPROTO_TCP && snap.reset_unknown && (p.tcp_flags & (kRst | kSyn)) == 0
+            ? snap.nat_service_of_real(p.src, p.sport, p.proto)
+            : nullptr;
+    if (svc != nullptr) {
+        // Not while the client's tuple is a live connection (to another real): that one is not
+        // the director's to end.
+        const FlowKey in{p.dst, svc->vip, p.dport, svc->port, p.proto};
+        if (find_live(in, ConnTable::hash(in), Dir::In, now) == ConnTable::kNone) {
+            send_reset(snap, m, p, svc->vip, svc->port, p.dst, p.dport, false);
+            return;
+        }
+    }
+    drop(m, Drop::NoConnection);
+}
+
 void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                              uint32_t now) noexcept {
     const Parsed& p = it.p;
     const uint32_t idx = find_live(it.key, it.hash, Dir::Out, now, it.cand);
     if (idx == ConnTable::kNone) {
-        // A NAT real still talking to a client the director has forgotten (a restart): the
-        // client hears a RST from the VIP, with the real's sequence number.
-        const Service* svc = p.proto == IPPROTO_TCP && snap.reset_unknown &&
-                                     (p.tcp_flags & (kRst | kSyn)) == 0
-                                 ? snap.nat_service_of_real(p.src, p.sport, p.proto)
-                                 : nullptr;
-        if (svc != nullptr) {
-            // Not while the client's tuple is a live connection (to another real): that one
-            // is not the director's to end.
-            const FlowKey in{p.dst, svc->vip, p.dport, svc->port, p.proto};
-            if (find_live(in, ConnTable::hash(in), Dir::In, now) == ConnTable::kNone) {
-                send_reset(snap, m, p, svc->vip, svc->port, p.dst, p.dport, false);
-                return;
-            }
-        }
-        drop(m, Drop::NoConnection);
+        outbound_unknown(snap, m, p, now);
         return;
     }
     Conn& c = conns.at(idx);

@@ -215,6 +215,9 @@ private:
                      int32_t pick) noexcept;
     void handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     void handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
+    // A real's segment that no connection knows: a RST to its client (reset_unknown) or dropped.
+    [[gnu::cold, gnu::noinline]] void outbound_unknown(const Snapshot& snap, rte_mbuf* m,
+                                                       const Parsed& p, uint32_t now) noexcept;
     void handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     // Route lookup, neighbour, Ethernet rewrite, staging for TX. Consumes m.
     void send_ipv4(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst) noexcept;
