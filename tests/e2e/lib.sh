@@ -40,13 +40,16 @@ LAB_BUILD=${LB_BUILD_DIR:-build}
 case "$LAB_BUILD" in /*) ;; *) LAB_BUILD="$LAB_REPO/$LAB_BUILD" ;; esac
 LAB_LB="$LAB_BUILD/lb/lb"
 LAB_LBCTL="$LAB_BUILD/tools/lbctl"
-LAB_RUN=${LAB_RUN:-/run/lbt}  # state: pid files, generated configs, logs, control socket
+# LB_LAB_PREFIX (default lbt) names the namespaces and the state directory, so that two labs
+# (two checkouts, say) can run at once.
+LAB_PREFIX=${LB_LAB_PREFIX:-lbt}
+LAB_RUN=${LAB_RUN:-/run/$LAB_PREFIX}  # state: pid files, generated configs, logs, control socket
 
-LAB_NS_CLIENT=lbt-client
-LAB_NS_DIR=lbt-dir
-LAB_NS_SW=lbt-sw
-LAB_NS_RS1=lbt-rs1
-LAB_NS_RS2=lbt-rs2
+LAB_NS_CLIENT=$LAB_PREFIX-client
+LAB_NS_DIR=$LAB_PREFIX-dir
+LAB_NS_SW=$LAB_PREFIX-sw
+LAB_NS_RS1=$LAB_PREFIX-rs1
+LAB_NS_RS2=$LAB_PREFIX-rs2
 LAB_ALL_NS=("$LAB_NS_CLIENT" "$LAB_NS_DIR" "$LAB_NS_SW" "$LAB_NS_RS1" "$LAB_NS_RS2")
 
 LAB_DECAP="$LAB_BUILD/tools/lb-ipip-decap"
@@ -101,11 +104,11 @@ lab_die() {
 # the processes the lab starts do not inherit it).
 lab_lock() {
     local wait_s=${1:-1200}
-    exec 9>"/run/lbt.lock"
+    exec 9>"/run/$LAB_PREFIX.lock"
     if ! flock -n 9; then
-        lab_log "another lab or e2e run holds /run/lbt.lock; waiting up to ${wait_s}s"
+        lab_log "another lab or e2e run holds /run/$LAB_PREFIX.lock; waiting up to ${wait_s}s"
         flock -w "$wait_s" 9 || {
-            lab_die "could not get /run/lbt.lock"
+            lab_die "could not get /run/$LAB_PREFIX.lock"
             return 1
         }
     fi
@@ -264,7 +267,7 @@ lab_up_segment() {
 
 # tun: start lb-ipip-decap on real NS (own address IP), wait for its TUN device, give it the VIP.
 lab_start_decap() {  # NS IP
-    local ns=$1 ip=$2 name=${1#lbt-} i
+    local ns=$1 ip=$2 name=${1#"$LAB_PREFIX"-} i
     [ -x "$LAB_DECAP" ] || {
         lab_die "$LAB_DECAP not built"
         return 1
@@ -484,7 +487,7 @@ suite_begin() {
     SUITE=$1
     lab_require_root || exit 2
     lab_lock || exit 2
-    TMP=$(mktemp -d "/tmp/lbt-$SUITE.XXXXXX")
+    TMP=$(mktemp -d "/tmp/$LAB_PREFIX-$SUITE.XXXXXX")
     export LAB_RUN="$TMP/run"
     mkdir -p "$LAB_RUN"
     PASSED=0

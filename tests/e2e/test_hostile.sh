@@ -875,7 +875,7 @@ check_kill9() {
 # must start and serve over them, and reuse the stale hugepage files instead of taking more
 # memory. Without free 2 MB hugepages on the machine it is skipped, and says so.
 HUGE_MNT=
-HUGE_PREFIX=lbthostile
+HUGE_PREFIX=${LAB_PREFIX}hostile
 huge_release() {
     if [ -n "$HUGE_MNT" ]; then
         rm -f "$HUGE_MNT"/* 2>/dev/null

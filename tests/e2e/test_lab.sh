@@ -324,7 +324,7 @@ run_one() {  # run_one MODE WORKERS
     done
     for ns in "$LAB_NS_RS1" "$LAB_NS_RS2"; do
         ip netns exec "$ns" ping -c 2 -i 0.2 -W 2 -q "$LAB_DIR_RS_IP" >/dev/null 2>&1 ||
-            bad+=("${ns#lbt-}->$LAB_DIR_RS_IP")
+            bad+=("${ns#"$LAB_PREFIX"-}->$LAB_DIR_RS_IP")
     done
     if [ ${#bad[@]} -eq 0 ]; then pass "$p/ping"; else fail "$p/ping" "no answer: ${bad[*]}"; fi
 
