@@ -723,7 +723,9 @@ Workers Control::workers_status() const {
                       {"consumed", c.consumed.get()},
                       {"frag_notes_evicted", c.frag_notes_evicted.get()},
                       {"resets_sent", c.resets_sent.get()},
-                      {"resets_limited", c.resets_limited.get()}};
+                      {"resets_limited", c.resets_limited.get()},
+                      {"tcp_probes", c.tcp_probes.get()},
+                      {"tcp_refuted", c.tcp_refuted.get()}};
         for (size_t d = 0; d < size_t(dp::Drop::Count); ++d) {
             s.drops.emplace_back(std::string(dp::kDropNames[d]), c.drops[d].get());
         }
@@ -956,6 +958,8 @@ std::string Control::counters_text() const {
     out << "frag_notes_evicted " << total(&WC::frag_notes_evicted) << "\n";
     out << "resets_sent " << total(&WC::resets_sent) << "\n";
     out << "resets_limited " << total(&WC::resets_limited) << "\n";
+    out << "tcp_probes " << total(&WC::tcp_probes) << "\n";
+    out << "tcp_refuted " << total(&WC::tcp_refuted) << "\n";
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";

@@ -315,7 +315,7 @@ void render_services(Exposition& e, const Status& st) {
 }
 
 // Known "other" worker counters; any other name gets a generic HELP.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kCounterHelp = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kCounterHelp = {{
     {"arp_replies", "ARP replies sent for the director's addresses and VIPs."},
     {"icmp_echo_replies", "ICMP echo replies sent (ping of the director's addresses and VIPs)."},
     {"icmp_errors_translated", "ICMP errors about tracked connections forwarded, translated."},
@@ -328,6 +328,8 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kCounter
     {"frag_notes_evicted", "Fragment notes of live datagrams replaced by newer ones (a flood)."},
     {"resets_sent", "RSTs sent for TCP segments of no connection (connections.reset_unknown)."},
     {"resets_limited", "TCP segments of no connection dropped over the RST rate limit."},
+    {"tcp_probes", "Probes sent to see whether a RST or a client's FIN was taken."},
+    {"tcp_refuted", "RSTs and FINs not taken by their receiver: the connection was kept."},
 }};
 
 std::string metric_name_part(std::string_view s) {

@@ -81,6 +81,9 @@ const char* tcp_state_name(TcpState s) noexcept {
     case TcpState::LastAck: return "LAST_ACK";
     case TcpState::TimeWait: return "TIME_WAIT";
     case TcpState::Close: return "CLOSE";
+    case TcpState::RstClient: return "RST_CLIENT";
+    case TcpState::RstReal: return "RST_REAL";
+    case TcpState::FinClient: return "FIN_CLIENT";
     default: return "?";
     }
 }

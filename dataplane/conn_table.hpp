@@ -31,6 +31,14 @@ enum class TcpState : uint8_t {
     LastAck,
     TimeWait,
     Close,
+    // A teardown the director has not seen taken yet (dataplane/teardown.cpp): a RST passed
+    // from the client (RstClient) or the real (RstReal), a FIN from the client (FinClient). An
+    // off-path RST or FIN with a wrong sequence number is dropped by its receiver, whose
+    // connection lives on: the traffic that follows, or the answer to the director's probe,
+    // tells which it was. A SYN in these states is not a new connection to schedule afresh.
+    RstClient,
+    RstReal,
+    FinClient,
     Count
 };
 const char* tcp_state_name(TcpState s) noexcept;

@@ -17,6 +17,7 @@ namespace lb::dp {
 namespace {
 
 constexpr uint16_t kEth = 14;
+constexpr uint16_t kMinFrame = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;  // 60: padded
 
 inline uint8_t* frame_of(rte_mbuf* m) noexcept { return rte_pktmbuf_mtod(m, uint8_t*); }
 
@@ -134,12 +135,15 @@ uint32_t Worker::timeout_of(const Timeouts& t, const Conn& c) noexcept {
         return t.udp;
     }
     switch (TcpState(c.state)) {
-    case TcpState::Established: return t.tcp_established;
+    case TcpState::Established:
+    case TcpState::FinClient: return t.tcp_established;
     case TcpState::FinWait: return t.tcp_fin_wait;
     case TcpState::CloseWait: return t.tcp_close_wait;
     case TcpState::LastAck: return t.tcp_last_ack;
     case TcpState::TimeWait: return t.tcp_time_wait;
-    case TcpState::Close: return t.tcp_close;
+    case TcpState::Close:
+    case TcpState::RstClient:
+    case TcpState::RstReal: return t.tcp_close;
     default: return t.tcp_syn_recv;
     }
 }
@@ -195,21 +199,15 @@ void Worker::set_state(Conn& c, TcpState next) noexcept {
     c.state = uint8_t(next);
 }
 
-inline void Worker::track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir,
-                          uint32_t now) noexcept {
+inline void Worker::track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, uint32_t now,
+                          const rte_mbuf* m) noexcept {
     if (p.proto == IPPROTO_TCP) {
         const auto s = TcpState(c.state);
         if (s == TcpState::Established && (p.tcp_flags & (kSyn | kFin | kRst)) == 0) {
             c.expire = now + snap.timeouts.tcp_established;  // the usual data packet: no change
             return;
         }
-        // tun and dr see the client's packets only.
-        const auto next = dir == Dir::Out || Forward(c.forward) == Forward::Nat
-                              ? tcp_next_state(s, dir, p.tcp_flags)
-                              : tcp_next_state_input_only(s, p.tcp_flags);
-        if (next != s) {
-            set_state(c, next);
-        }
+        track_tcp(snap, c, p, dir, now, m);
     }
     c.expire = now + timeout_of(snap.timeouts, c);
 }
@@ -593,6 +591,9 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
         case Kind::FragLater: handle_frag_later(snap, pkts[i], it); break;
         }
     }
+    if (n_probes_ != 0) [[unlikely]] {
+        send_probes(snap);  // after the RSTs and FINs they are about, on the same ports
+    }
 }
 
 void Worker::handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept {
@@ -778,9 +779,7 @@ void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
     stage_l2(m, r->port, *ifc, next_hop, real, kEgressRouted);
 }
 
-void Worker::send_reset(const Snapshot& snap, rte_mbuf* m, const Parsed& p, rte_be32_t src,
-                        rte_be16_t sport, rte_be32_t dst, rte_be16_t dport,
-                        bool as_reply) noexcept {
+bool Worker::take_reset_token() noexcept {
     // Token bucket: kResetsPerSec, refilled by the burst clock.
     const uint32_t elapsed = now_ - reset_refill_ms_;
     if (elapsed != 0) {
@@ -792,42 +791,19 @@ void Worker::send_reset(const Snapshot& snap, rte_mbuf* m, const Parsed& p, rte_
     }
     if (reset_tokens_ == 0) {
         counters.resets_limited.add(1);
-        drop(m, Drop::NoConnection);
-        return;
+        return false;
     }
     --reset_tokens_;
-    uint8_t* f = frame_of(m);
-    const auto* th = reinterpret_cast<const rte_tcp_hdr*>(f + p.l4_off);
-    const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
-    const uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
-    const uint32_t data_len = p.l4_len - uint32_t(th->data_off >> 4) * 4u;
-    const uint8_t flags = p.tcp_flags;
-    // RFC 793, a segment of no connection: with ACK, <SEQ=SEG.ACK><CTL=RST>; else
-    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-    uint32_t r_seq = seq, r_ack = 0;
-    uint8_t r_flags = kRst;
-    if (as_reply) {
-        if ((flags & kAck) != 0) {
-            r_seq = ack;
-        } else {
-            r_seq = 0;
-            r_ack = seq + data_len + ((flags & kSyn) != 0 ? 1 : 0) + ((flags & kFin) != 0 ? 1 : 0);
-            r_flags = kRst | kAck;
-        }
-    }
+    return true;
+}
+
+void Worker::write_tcp_segment(uint8_t* f, rte_be32_t src, rte_be16_t sport, rte_be32_t dst,
+                               rte_be16_t dport, uint32_t seq, uint32_t ack,
+                               uint8_t flags) noexcept {
     constexpr uint16_t kLen = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
-    constexpr uint16_t kFrame = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;  // 60: padded
-    const uint16_t have = rte_pktmbuf_data_len(m);  // >= 14 + 20 + 20 (parsed)
-    if (have >= kFrame) {
-        rte_pktmbuf_trim(m, uint16_t(have - kFrame));
-    } else if (rte_pktmbuf_append(m, uint16_t(kFrame - have)) == nullptr) {
-        drop(m, Drop::NoMbuf);
-        return;
-    }
-    std::memset(f + kEth + kLen, 0, kFrame - kEth - kLen);
+    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + kEth);
     auto* tcp = reinterpret_cast<rte_tcp_hdr*>(f + kEth + sizeof(rte_ipv4_hdr));
-    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
     ip->version_ihl = 0x45;
     ip->type_of_service = 0;
     ip->total_length = rte_cpu_to_be_16(kLen);
@@ -841,10 +817,10 @@ void Worker::send_reset(const Snapshot& snap, rte_mbuf* m, const Parsed& p, rte_
     ip->hdr_checksum = csum_full(ip, sizeof(rte_ipv4_hdr));
     tcp->src_port = sport;
     tcp->dst_port = dport;
-    tcp->sent_seq = rte_cpu_to_be_32(r_seq);
-    tcp->recv_ack = rte_cpu_to_be_32(r_ack);
+    tcp->sent_seq = rte_cpu_to_be_32(seq);
+    tcp->recv_ack = rte_cpu_to_be_32(ack);
     tcp->data_off = 5 << 4;
-    tcp->tcp_flags = r_flags;
+    tcp->tcp_flags = flags;
     tcp->rx_win = 0;
     tcp->cksum = 0;
     tcp->tcp_urp = 0;
@@ -854,8 +830,41 @@ void Worker::send_reset(const Snapshot& snap, rte_mbuf* m, const Parsed& p, rte_
                                    rte_cpu_to_be_16(sizeof(rte_tcp_hdr))};
     sum = csum_partial(proto_len, sizeof(proto_len), sum);
     tcp->cksum = csum_full(tcp, sizeof(rte_tcp_hdr), sum);
+    std::memset(f + kEth + kLen, 0, kMinFrame - kEth - kLen);  // Ethernet padding
+}
+
+bool Worker::send_reset(const Snapshot& snap, rte_mbuf* m, const Parsed& p, rte_be32_t src,
+                        rte_be16_t sport, rte_be32_t dst, rte_be16_t dport) noexcept {
+    if (!take_reset_token()) {
+        drop(m, Drop::NoConnection);
+        return false;
+    }
+    uint8_t* f = frame_of(m);
+    const auto* th = reinterpret_cast<const rte_tcp_hdr*>(f + p.l4_off);
+    const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+    const uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
+    const uint32_t data_len = p.l4_len - uint32_t(th->data_off >> 4) * 4u;
+    const uint8_t flags = p.tcp_flags;
+    // RFC 793, a segment of no connection: with ACK, <SEQ=SEG.ACK><CTL=RST>; else
+    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    uint32_t r_seq = ack, r_ack = 0;
+    uint8_t r_flags = kRst;
+    if ((flags & kAck) == 0) {
+        r_seq = 0;
+        r_ack = seq + data_len + ((flags & kSyn) != 0 ? 1 : 0) + ((flags & kFin) != 0 ? 1 : 0);
+        r_flags = kRst | kAck;
+    }
+    const uint16_t have = rte_pktmbuf_data_len(m);  // >= 14 + 20 + 20 (parsed)
+    if (have >= kMinFrame) {
+        rte_pktmbuf_trim(m, uint16_t(have - kMinFrame));
+    } else if (rte_pktmbuf_append(m, uint16_t(kMinFrame - have)) == nullptr) {
+        drop(m, Drop::NoMbuf);
+        return false;
+    }
+    write_tcp_segment(f, src, sport, dst, dport, r_seq, r_ack, r_flags);
     counters.resets_sent.add(1);
     send_ipv4(snap, m, dst);
+    return true;
 }
 
 bool Worker::encapsulate(rte_mbuf* m, rte_be32_t real, rte_be32_t src) noexcept {
@@ -1108,9 +1117,11 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     if (idx != ConnTable::kNone && pure_syn) {
         const Conn& old = conns.at(idx);
         const auto s = TcpState(old.state);
-        // tun/dr see only the client: after its FIN the connection sits in FIN_WAIT.
-        const bool input_only_done =
-            Forward(old.forward) != Forward::Nat && s == TcpState::FinWait;
+        // tun/dr see only the client: after its FIN the connection sits in FIN_WAIT. IPVS
+        // schedules a SYN on it afresh; that FIN may have been forged (teardown.cpp), so only
+        // with sloppy_tcp.
+        const bool input_only_done = snap.sloppy_tcp && Forward(old.forward) != Forward::Nat &&
+                                     s == TcpState::FinWait;
         if (s == TcpState::TimeWait || s == TcpState::Close || input_only_done) {
             // The client reuses the tuple of a finished connection: schedule it afresh (IPVS's
             // conn_reuse_mode, with its bit 2 for connections it sees one way only).
@@ -1155,7 +1166,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
             }
             if (tcp && !pure_syn && (!snap.sloppy_tcp || (p.tcp_flags & kRst) != 0)) {
                 if (snap.reset_unknown && (p.tcp_flags & (kRst | kSyn)) == 0) {
-                    send_reset(snap, m, p, p.dst, p.dport, p.src, p.sport, true);
+                    send_reset(snap, m, p, p.dst, p.dport, p.src, p.sport);
                     return;
                 }
                 drop(m, Drop::NoConnection);
@@ -1217,7 +1228,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     }
     Conn& c = conns.at(idx);
     const auto fwd = Forward(c.forward);
-    track(snap, c, p, Dir::In, now);
+    track(snap, c, p, Dir::In, now, m);
     svc_stats[c.svc_slot].in_pkts.add(1);
     svc_stats[c.svc_slot].in_bytes.add(p.ip_len);
     real_stats[c.real_slot].in_pkts.add(1);
@@ -1269,8 +1280,7 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
 
 void Worker::outbound_unknown(const Snapshot& snap, rte_mbuf* m, const Parsed& p,
                               uint32_t now) noexcept {
-    // A NAT real still talking to a client the director has forgotten (a restart): the client
-    // hears a RST from the VIP, with the real's sequence number.
+    // A NAT real still talking to a client the director has forgotten (a restart).
     const Service* svc =
         p.proto == IPPROTO_TCP && snap.reset_unknown && (p.tcp_flags & (kRst | kSyn)) == 0
             ? snap.nat_service_of_real(p.src, p.sport, p.proto)
@@ -1280,7 +1290,21 @@ void Worker::outbound_unknown(const Snapshot& snap, rte_mbuf* m, const Parsed& p
         // the director's to end.
         const FlowKey in{p.dst, svc->vip, p.dport, svc->port, p.proto};
         if (find_live(in, ConnTable::hash(in), Dir::In, now) == ConnTable::kNone) {
-            send_reset(snap, m, p, svc->vip, svc->port, p.dst, p.dport, false);
+            // The real hears RFC 793's answer from the client's address (<SEQ=SEG.ACK>: exactly
+            // what it waits for, so it lets go), the client an ACK from the VIP that it cannot
+            // accept. A client that still has the connection answers that, and its answer, a
+            // segment of no connection, gets reset_unknown's RST, exact too. (A RST from here
+            // with the real's sequence number misses the client's window whenever the real
+            // retransmits what the client already has.)
+            const auto* th = reinterpret_cast<const rte_tcp_hdr*>(frame_of(m) + p.l4_off);
+            const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+            const uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
+            rte_mempool* pool = m->pool;
+            if (send_reset(snap, m, p, p.dst, p.dport, p.src, p.sport)) {
+                send_segment(snap, pool, svc->vip, svc->port, p.dst, p.dport, seq + kProbeFar,
+                             ack, kAck);
+                counters.tcp_probes.add(1);
+            }
             return;
         }
     }
@@ -1308,7 +1332,7 @@ void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
         drop(m, Drop::TtlExceeded);
         return;
     }
-    track(snap, c, p, Dir::Out, now);
+    track(snap, c, p, Dir::Out, now, m);
     svc_stats[c.svc_slot].out_pkts.add(1);
     svc_stats[c.svc_slot].out_bytes.add(p.ip_len);
     real_stats[c.real_slot].out_pkts.add(1);

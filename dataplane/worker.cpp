@@ -5,6 +5,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -18,7 +19,9 @@ Worker::Worker(uint16_t id, uint16_t n_workers, uint32_t conn_capacity,
       conns(conn_capacity),
       id_(id),
       n_workers_(n_workers),
-      neigh_(neigh) {}
+      neigh_(neigh) {
+    probe_secret_ = uint32_t(rte_rand());
+}
 
 void Worker::run(const WorkerIo& io) {
     rte_rcu_qsbr_thread_register(io.qsbr, id_);

@@ -16,6 +16,7 @@
 #include "dataplane/snapshot.hpp"
 #include "dataplane/types.hpp"
 
+struct rte_mempool;
 struct rte_ring;
 struct rte_rcu_qsbr;
 
@@ -229,14 +230,21 @@ private:
     // a DF packet over the egress MTU gets ICMP fragmentation-needed (false for ICMP errors).
     void xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real, rte_be32_t tunnel_src,
                      bool answer_too_big) noexcept;
-    // Turns m, TCP segment p of no connection, into a RST from src:sport to dst:dport and sends
-    // it, at most kResetsPerSec a second (a burst of kResetBurst), else drops m (no_connection).
-    // as_reply: RFC 793's answer to the segment (seq from its ACK, or an ACK of it); otherwise
-    // the segment's own seq (from a real, on its behalf, to the client).
-    [[gnu::cold, gnu::noinline]] void send_reset(const Snapshot& snap, rte_mbuf* m,
+    // Turns m, TCP segment p of no connection, into RFC 793's answer to it (a RST whose seq is
+    // the segment's ACK, or a RST that acknowledges it) from src:sport to dst:dport and sends
+    // it, at most kResetsPerSec a second (a burst of kResetBurst), else drops m (no_connection)
+    // and returns false.
+    [[gnu::cold, gnu::noinline]] bool send_reset(const Snapshot& snap, rte_mbuf* m,
                                                  const Parsed& p, rte_be32_t src,
                                                  rte_be16_t sport, rte_be32_t dst,
-                                                 rte_be16_t dport, bool as_reply) noexcept;
+                                                 rte_be16_t dport) noexcept;
+    // A new 60-byte TCP segment with the given fields, from pool, routed to dst (no mbuf:
+    // counted no_mbuf).
+    void send_segment(const Snapshot& snap, rte_mempool* pool, rte_be32_t src, rte_be16_t sport,
+                      rte_be32_t dst, rte_be16_t dport, uint32_t seq, uint32_t ack,
+                      uint8_t flags) noexcept;
+    // Half the sequence space: a probe's sequence number this far from a window is outside it.
+    static constexpr uint32_t kProbeFar = 0x80000000u;
     uint32_t reset_tokens_ = kResetBurst;
     uint32_t reset_refill_ms_ = 0;
     // Prepends the outer IPv4 header (src -> real, IP-in-IP; TOS, ID and DF from the packet,
@@ -285,8 +293,54 @@ private:
     void gauge(const Conn& c, bool add) noexcept;
     // A TCP connection's new state, with the active/inactive gauges moved if need be.
     void set_state(Conn& c, TcpState next) noexcept;
-    // A packet of connection c in direction dir: its TCP state and its expiry.
-    void track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, uint32_t now) noexcept;
+    // A packet of connection c in direction dir (frame m): its TCP state and its expiry.
+    void track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, uint32_t now,
+               const rte_mbuf* m) noexcept;
+    // teardown.cpp: the TCP state of every segment but an ESTABLISHED connection's plain data
+    // and ACKs; a RST or a client's FIN is taken only once the other side's traffic, or the
+    // answer to a probe, shows that its receiver took it.
+    void track_tcp(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, uint32_t now,
+                   const rte_mbuf* m) noexcept;
+    // A RST, or a NAT client's FIN, on a live connection: the pending state it leads to, with
+    // its probe queued or its FIN noted (the state unchanged when no probe can be sent).
+    TcpState teardown_claim(Conn& c, TcpState s, Dir dir, uint8_t flags, uint32_t seq,
+                            uint32_t ack, uint32_t len, uint32_t now, rte_mempool* pool) noexcept;
+    // The next state of a connection in RstClient, RstReal or FinClient (not a probe's answer).
+    TcpState teardown_answer(Conn& c, TcpState s, Dir dir, uint8_t flags, uint32_t ack,
+                             uint32_t len, uint32_t now) noexcept;
+    // The probe's acknowledgment number for c: a keyed hash of its client tuple, so that the
+    // client's RST in answer (<SEQ=SEG.ACK>, RFC 793) proves that it came from the client.
+    uint32_t probe_token(const Conn& c) const noexcept;
+    // The probes queued by this burst: an ACK from the VIP to the client, its sequence number
+    // half the sequence space from the client's window. A client that still has the
+    // connection answers with an ACK (RFC 793's answer to an unacceptable segment), one that
+    // does not with a RST that carries probe_token. Counted (tcp_probes).
+    [[gnu::cold, gnu::noinline]] void send_probes(const Snapshot& snap) noexcept;
+    struct Probe {
+        uint32_t idx;  // the connection
+        uint32_t seq;  // where the client's window is thought to be
+        rte_mempool* pool;
+    };
+    std::array<Probe, kBurst> probes_{};
+    uint16_t n_probes_ = 0;
+    // A client's FIN waiting to be seen taken: the sequence number right after it, by the
+    // connection's index, direct-mapped (a note lost to a newer one: the FIN is taken as if
+    // confirmed, as before this check).
+    struct FinNote {
+        uint32_t idx = UINT32_MAX;
+        uint32_t end = 0;  // the FIN's sequence number + its length + 1
+        uint32_t at = 0;   // ms clock: when it passed
+    };
+    static constexpr uint32_t kFinNotes = 1024;
+    std::array<FinNote, kFinNotes> fin_notes_{};
+    uint32_t probe_secret_ = 0;
+    // Takes one RST token (false: over the rate, counted as resets_limited).
+    bool take_reset_token() noexcept;
+    // Writes a 60-byte Ethernet frame (addresses left to the sender) holding a 20-byte IPv4
+    // header and a 20-byte TCP header with the given fields, checksums included.
+    static void write_tcp_segment(uint8_t* f, rte_be32_t src, rte_be16_t sport, rte_be32_t dst,
+                                  rte_be16_t dport, uint32_t seq, uint32_t ack,
+                                  uint8_t flags) noexcept;
     void slow_msg(SlowMsg::Type t, uint16_t port, rte_be32_t ip, const uint8_t* mac) noexcept;
     static uint32_t timeout_of(const Timeouts& t, const Conn& c) noexcept;
 

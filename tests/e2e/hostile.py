@@ -32,6 +32,15 @@
                                                 seconds (at most), sending nothing, or on every
                                                 K-th the first bytes of a request; prints
                                                 "idle open=N failed=N" once they are made
+  hostile.py hold --host VIP --go FILE --timeout S
+                                                GET /hold: prints "hold port=P server=rsN" once
+                                                the server's first line came, waits (idle) for
+                                                FILE to exist, then asks for the second line on
+                                                the same connection: "hold ok" or why not
+  hostile.py spoof --iface ... --vip VIP --sport P --flags F
+                                                one TCP segment P -> VIP:80 with flags F and a
+                                                random sequence (and acknowledgment) number, as
+                                                an off-path attacker who knows the tuple
 """
 import argparse
 import hashlib
@@ -215,6 +224,14 @@ def build_client(cat):
     cat.add("src-lb-addr", a.land_expect, [E / IP(src=a.lb_ip, dst=vip) /
                                            TCP(sport=next(sp), dport=80, flags="S")],
             "SYN from lb's own address to the VIP")
+    # -- sources that cannot be on this side (rp_filter): the other side's subnet, this
+    # subnet's network and broadcast addresses (the lab's subnets are /24s)
+    net = a.lb_ip.rsplit(".", 1)[0]
+    for name, src in (("src-inside", a.foreign_ip), ("src-subnet-broadcast", net + ".255"),
+                      ("src-subnet-network", net + ".0")):
+        cat.add(name, "martian", [E / IP(src=src, dst=vip) / TCP(sport=next(sp), dport=80,
+                                                                  flags="S")],
+                "SYN to the VIP from %s" % src)
     # -- no service, not for us
     cat.add("no-service-tcp", "no_service", [E / ip() / TCP(sport=next(sp), dport=81,
                                                             flags="S")], "SYN to VIP:81")
@@ -726,6 +743,56 @@ def cmd_idle(a):
     return 0
 
 
+def cmd_hold(a):
+    t_end = time.monotonic() + a.timeout
+    s = socket.create_connection((a.host, a.port), timeout=a.timeout)
+    try:
+        s.sendall(("GET /hold HTTP/1.0\r\nHost: %s\r\n\r\n" % a.host).encode())
+        buf = b""
+        while b" start\n" not in buf:
+            c = s.recv(4096)
+            if not c:
+                print("hold failed: closed before the first line")
+                return 1
+            buf += c
+        server = buf.split(b"\r\n\r\n", 1)[-1].split(b" ", 1)[0].decode()
+        print("hold port=%d server=%s" % (s.getsockname()[1], server), flush=True)
+        while not os.path.exists(a.go):
+            if time.monotonic() >= t_end:
+                print("hold failed: no go before the timeout")
+                return 1
+            time.sleep(0.05)
+        s.sendall(b"\n")
+        while b" end\n" not in buf:
+            s.settimeout(max(0.05, t_end - time.monotonic()))
+            c = s.recv(4096)
+            if not c:
+                print("hold failed: closed before the second line")
+                return 1
+            buf += c
+        print("hold ok: the connection to %s lived" % server)
+        return 0
+    except OSError as e:
+        print("hold failed: %s: %s" % (type(e).__name__, e))
+        return 1
+    finally:
+        s.close()
+
+
+def cmd_spoof(a):
+    from scapy.all import IP, TCP, Ether  # noqa: PLC0415
+    rnd = random.Random()
+    f = Ether(src=a.src_mac, dst=a.dst_mac) / IP(src=a.src_ip, dst=a.vip) / TCP(
+        sport=a.sport, dport=a.dport, flags=a.flags, seq=rnd.getrandbits(32),
+        ack=rnd.getrandbits(32) if "A" in a.flags else 0)
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((a.iface, 0))
+    s.send(bytes(f))
+    s.close()
+    print("spoof %s %s:%d -> %s:%d sent" % (a.flags, a.src_ip, a.sport, a.vip, a.dport))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -747,7 +814,7 @@ def main():
     p.add_argument("--digest-port", type=int, default=0,
                    help="VIP port of the UDP digest service (forward checks; client side)")
     p.add_argument("--sport-base", type=int, default=21000)
-    p.add_argument("--land-expect", default="any")
+    p.add_argument("--land-expect", default="martian")
     p.add_argument("--flow-cport", type=int, default=0, help="real side: a live UDP flow's "
                    "client port")
     p.add_argument("--flow-rport", type=int, default=0)
@@ -811,6 +878,17 @@ def main():
     p.add_argument("--sport", type=int)
     p.add_argument("--ready-file")
 
+    p = sub.add_parser("hold")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, default=80)
+    p.add_argument("--go", required=True, help="a file whose existence ends the wait")
+    p.add_argument("--timeout", type=float, default=30)
+    p = sub.add_parser("spoof")
+    l2(p)
+    p.add_argument("--vip", required=True)
+    p.add_argument("--sport", type=int, required=True)
+    p.add_argument("--dport", type=int, default=80)
+    p.add_argument("--flags", required=True, help="scapy's TCP flags, e.g. RA, FA, S")
     p = sub.add_parser("idle")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--tcp", help="HOST:PORT")
@@ -822,7 +900,7 @@ def main():
     a = ap.parse_args()
     fn = {"catalogue": cmd_catalogue, "drops": cmd_drops, "frag": cmd_frag, "orphan": cmd_orphan,
           "flood": cmd_flood, "udpburst": cmd_udpburst, "legit": cmd_legit,
-          "slowget": cmd_slowget, "idle": cmd_idle}[a.cmd]
+          "slowget": cmd_slowget, "idle": cmd_idle, "hold": cmd_hold, "spoof": cmd_spoof}[a.cmd]
     return fn(a)
 
 

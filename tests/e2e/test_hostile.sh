@@ -58,9 +58,14 @@
 #                 request) held open: 5 scrapes in a row all answered (200, lb_ lines)
 #     -socket-idle  300 idle connections to the control socket (every third with half a frame)
 #                 held open: 5 lbctl -L -n in a row all answered, each within 1 s
-#   fault-kill9-* lb killed with SIGKILL (its control socket left behind), restarted with the
-#                 same config: it starts, serves, and after SIGTERM leaves no file under
-#                 /var/run/dpdk or /dev/hugepages that was not there before
+#   tcp-spoof-*   an idle NAT connection (GET /hold) gets a RST (-rst), a FIN (-fin), then a RST
+#                 and a SYN (-rst-syn), each spoofed from the client's address and port with a
+#                 random sequence number: the connection stays ESTABLISHED (or FIN_CLIENT) with
+#                 its 15 minutes, on the same real, and the held request completes on it
+#   fault-kill9-* lb killed with SIGKILL (its control socket left behind) while a download runs,
+#                 restarted with the same config: the download's client gets a RST within 1 s
+#                 of the real's first segment that lb answers (-reset); lb starts, serves, and after SIGTERM leaves no file
+#                 under /var/run/dpdk or /dev/hugepages that was not there before
 #   fault-kill9-huge  the same on hugepages (a private hugetlbfs mount): the killed lb leaves
 #                 its hugepage files and runtime files; the restart starts and serves over
 #                 them and takes no more hugepage memory than before (skipped, with a note,
@@ -75,7 +80,8 @@
 #
 # usage: tests/e2e/test_hostile.sh [--workers 1|2|1,2] [--keep-tmp]
 # env: LB_BUILD_DIR (default build): where lb/lb and tools/lbctl are.
-#      LB_HOSTILE_ONLY=ctl: only start, the ctl-* checks and sigterm (about 30 s per run).
+#      LB_HOSTILE_ONLY=ctl: only start, the ctl-* checks and sigterm (about 30 s per run);
+#      LB_HOSTILE_ONLY=tcp: only start, catalogue-*, tcp-spoof-* and fault-kill9-*.
 #
 # Prints `PASS name` or `FAIL name: why` per check and ends with `N passed, N failed`.
 # Exit status 0 only if nothing failed. Needs root.
@@ -88,9 +94,9 @@ source "$HERE/lib.sh"
 suite_args "$@"
 ONLY=${LB_HOSTILE_ONLY:-}
 case "$ONLY" in
-"" | ctl) ;;
+"" | ctl | tcp) ;;
 *)
-    echo "LB_HOSTILE_ONLY=$ONLY: only 'ctl' is known" >&2
+    echo "LB_HOSTILE_ONLY=$ONLY: only ctl and tcp are known" >&2
     exit 2
     ;;
 esac
@@ -819,11 +825,102 @@ check_ctl_idle() {
     fi
 }
 
+# An idle NAT connection (GET /hold: the server waits for a line) under off-path teardown: a RST
+# with a random sequence number, then a FIN, then a RST and a SYN, each spoofed from the
+# client's address and port. The real drops them (wrong sequence numbers); lb keeps the
+# connection (the client's answer to its probe, or the traffic after the claim, shows it false)
+# and the hold's second line comes on the same connection from the same real.
+check_tcp_spoof() {
+    local go="$DIR/hold-go" hlog="$DIR/hold.log" hpid port i st exp server before after
+    rm -f "$go"
+    workers_json "$DIR/spoof-before.json"
+    lab_client timeout 40 "$LAB_PY" "$HPY" hold --host "$LAB_VIP" --go "$go" --timeout 30 \
+        >"$hlog" 2>&1 9>&- &
+    hpid=$!
+    BG_PIDS+=("$hpid")
+    for i in $(seq 1 50); do
+        grep -q '^hold port=' "$hlog" && break
+        sleep 0.1
+    done
+    port=$(sed -n 's/^hold port=\([0-9]*\).*/\1/p' "$hlog")
+    server=$(sed -n 's/^hold port=[0-9]* server=//p' "$hlog")
+    if [ -z "$port" ]; then
+        touch "$go"
+        wait "$hpid" 2>/dev/null
+        for i in rst fin rst-syn; do
+            fail "$P/tcp-spoof-$i" "no held connection: $(oneline "$(cat "$hlog")")"
+        done
+        return
+    fi
+    # conn_entry: "STATE MINUTES DESTINATION" of the connection from the client's port.
+    conn_entry() {
+        lab_lbctl "$SOCK" -L -n -c 2>/dev/null |
+            awk -v c="$LAB_CLIENT_IP:$port" '$4 == c { split($2, t, ":"); print $3, t[1] + 0, $6 }'
+    }
+    spoof() {
+        lab_client timeout 10 "$LAB_PY" "$HPY" spoof --src-mac "$CLIENT_MAC" \
+            --dst-mac "$LB_EXT_MAC" --src-ip "$LAB_CLIENT_IP" --vip "$LAB_VIP" --sport "$port" \
+            --flags "$1" >>"$DIR/spoof.log" 2>&1
+    }
+    before=$(conn_entry)
+    spoof RA
+    sleep 0.5
+    after=$(conn_entry)
+    read -r st exp _ <<<"$after"
+    if [ "$st" = ESTABLISHED ] && [ "${exp:-0}" -ge 14 ]; then pass "$P/tcp-spoof-rst"; else
+        fail "$P/tcp-spoof-rst" "a spoofed RST with a random sequence number: the connection" \
+            "was '$before', is '$after' (expected ESTABLISHED, 15 minutes)"
+    fi
+    spoof FA
+    sleep 0.5
+    after=$(conn_entry)
+    read -r st exp _ <<<"$after"
+    if { [ "$st" = FIN_CLIENT ] || [ "$st" = ESTABLISHED ]; } && [ "${exp:-0}" -ge 14 ]; then
+        pass "$P/tcp-spoof-fin"
+        note "after a spoofed FIN: $after"
+    else
+        fail "$P/tcp-spoof-fin" "a spoofed FIN with a random sequence number: the connection" \
+            "is '$after' (expected FIN_CLIENT or ESTABLISHED, 15 minutes)"
+    fi
+    spoof RA
+    spoof S
+    sleep 0.5
+    after=$(conn_entry)
+    touch "$go"
+    wait "$hpid"
+    local hold_rc=$? dst_before dst_after
+    dst_before=$(awk '{print $3}' <<<"$before")
+    dst_after=$(awk '{print $3}' <<<"$after")
+    workers_json "$DIR/spoof-after.json"
+    local probes refuted
+    probes=$(delta "$DIR/spoof-before.json" "$DIR/spoof-after.json" counters.tcp_probes)
+    refuted=$(delta "$DIR/spoof-before.json" "$DIR/spoof-after.json" counters.tcp_refuted)
+    note "spoofed RST, FIN, RST+SYN on $LAB_CLIENT_IP:$port ($server): tcp_probes +$probes," \
+        "tcp_refuted +$refuted; $(tail -n 1 "$hlog")"
+    if [ $hold_rc -eq 0 ] && [ -n "$dst_after" ] && [ "$dst_after" = "$dst_before" ] &&
+        [ "$refuted" -ge 2 ]; then
+        pass "$P/tcp-spoof-rst-syn"
+    else
+        fail "$P/tcp-spoof-rst-syn" "after a spoofed RST and SYN: '$after' (was '$before');" \
+            "the hold: $(oneline "$(cat "$hlog")"); tcp_refuted +$refuted (expected >= 2)"
+    fi
+}
+
 # kill -9, restart with the same config and the stale socket in place.
 check_kill9() {
     local files0=$1 files_run files_after new extra rc
     files_run=$(dpdk_files)
+    # A download across the kill: after the restart lb knows nothing of it, and the real's
+    # next segment must bring the client a RST (connections.reset_unknown), not silence.
+    local dl_log="$DIR/kill9-download.log" dl_pid
+    lab_client timeout 40 "$LAB_PY" "$HPY" slowget --host "$LAB_VIP" --size 104857600 \
+        --rate 2000000 --timeout 35 >"$dl_log" 2>&1 9>&- &
+    dl_pid=$!
+    BG_PIDS+=("$dl_pid")
+    sleep 1
     kill -KILL "$LAB_LB_PID"
+    local t_kill
+    t_kill=$(date +%s%N)
     wait "$LAB_LB_PID" 2>/dev/null
     LAB_LB_PID=
     local stale=no
@@ -831,6 +928,38 @@ check_kill9() {
     note "lb killed with SIGKILL; control socket left behind: $stale"
     local t0=$SECONDS
     if start_lb "$CONF" keep-socket; then
+        # The real's next segment (its retransmission timer backed off while lb was down) is
+        # the first lb can answer: from then on, the client's RST within 1 s.
+        local t_up i t_rst= t_seen= r
+        t_up=$(date +%s%N)
+        for i in $(seq 1 400); do
+            if ! kill -0 "$dl_pid" 2>/dev/null; then
+                t_rst=$(date +%s%N)
+                # Ended before lb answered on its control socket: its workers were first.
+                [ "$i" -eq 1 ] && t_seen=$t_up t_rst=$t_up
+                break
+            fi
+            if [ -z "$t_seen" ]; then
+                workers_json "$DIR/kill9-w.json"
+                r=$(wj "$DIR/kill9-w.json" counters.resets_sent)
+                [ "$r" != "?" ] && [ "$r" -gt 0 ] && t_seen=$(date +%s%N)
+            fi
+            sleep 0.05
+        done
+        wait "$dl_pid" 2>/dev/null
+        local up_ms=$(((t_up - t_kill) / 1000000)) rst_ms=-1 seen_ms=-1
+        [ -n "$t_seen" ] && seen_ms=$(((t_seen - t_up) / 1000000))
+        [ -n "$t_rst" ] && [ -n "$t_seen" ] && rst_ms=$(((t_rst - t_seen) / 1000000))
+        note "download across the kill: $(oneline "$(cat "$dl_log")"); lb back $up_ms ms after" \
+            "the kill, its first RST $seen_ms ms after that, the client's end $rst_ms ms later"
+        if grep -q 'ConnectionResetError' "$dl_log" && [ "$rst_ms" -ge 0 ] &&
+            [ "$rst_ms" -le 1000 ]; then
+            pass "$P/fault-kill9-reset"
+        else
+            fail "$P/fault-kill9-reset" "the download across the kill: $(oneline "$(cat \
+                "$dl_log")"); lb's first RST $seen_ms ms after its return, the client's end" \
+                "$rst_ms ms after that (expected a RST within 1 s)"
+        fi
         one_request 4
         local dl
         dl=$(lab_client_py download --host "$LAB_VIP" --size 1048576 --timeout 20 2>&1) &&
@@ -843,6 +972,7 @@ check_kill9() {
                 "1 MB download: $dl"
         fi
     else
+        fail "$P/fault-kill9-reset" "lb did not restart"
         fail "$P/fault-kill9-restart" "$START_ERR"
         return 1
     fi
@@ -1065,7 +1195,7 @@ run_one() {  # run_one WORKERS
         fault-real-other fault-real-weight0 fault-real-mbufs fault-txdown-nostall
         fault-txdown-counted fault-txdown-recovers nat-mtu-pmtu nat-mtu-fragments
         ctl-fifo-sighup ctl-fifo-reload ctl-zero-check ctl-metrics-idle ctl-socket-idle
-        fault-kill9-restart
+        tcp-spoof-rst tcp-spoof-fin tcp-spoof-rst-syn fault-kill9-reset fault-kill9-restart
         fault-kill9-files fault-kill9-huge fault-mbufs-start fault-mbufs-survives
         fault-mbufs-accounted fault-mbufs-settle fault-mbufs-recovers sigterm)
     lab_mode nat
@@ -1116,6 +1246,16 @@ run_one() {  # run_one WORKERS
         echo "== $P: $((SECONDS - t0)) s"
         return
     fi
+    if [ "$ONLY" = tcp ]; then
+        check_catalogue "$base_mb"
+        check_tcp_spoof
+        check_kill9 "$files0"
+        [ $RUN_FAILED -ne 0 ] && dump_lb
+        lab_stop_lb 5
+        lab_down
+        echo "== $P: $((SECONDS - t0)) s"
+        return
+    fi
     t=$SECONDS
     check_catalogue "$base_mb"
     note "catalogue: $((SECONDS - t)) s"
@@ -1138,6 +1278,9 @@ run_one() {  # run_one WORKERS
     check_ctl_fifo
     check_ctl_idle
     note "ctl: $((SECONDS - t)) s"
+    t=$SECONDS
+    check_tcp_spoof
+    note "tcp-spoof: $((SECONDS - t)) s"
     t=$SECONDS
     if check_kill9 "$files0"; then
         note "fault-kill9: $((SECONDS - t)) s"

@@ -89,7 +89,8 @@ TEST_CASE("reset_unknown: segments of no connection to a VIP get RFC 793's RST",
     CHECK(fx.w->conns.size() == 0);
 }
 
-TEST_CASE("reset_unknown: a real still talking to a forgotten client: the client gets the RST",
+TEST_CASE("reset_unknown: a real still talking to a forgotten client: both ends get a RST "
+          "that fits their window",
           "[process][rst]") {
     const std::string cfg = config("");
     Fixture fx(1, 0, 64, cfg.c_str());
@@ -104,11 +105,30 @@ TEST_CASE("reset_unknown: a real still talking to a forgotten client: the client
     data.src_mac = Mac{{0x02, 0, 0, 0, 1, 0x12}};
     data.dst_mac = kPortMac1;
     data.payload = Bytes(200, 3);
+    data.ack = 777;
     fx.send({data.build()}, 1);
-    auto out = fx.take(0);
+    // To the real, from the client's address: RFC 793's answer, <SEQ=SEG.ACK>.
+    auto out = fx.take(1);
+    REQUIRE(out.size() == 1);
+    CHECK(check_rst(out[0], "198.51.100.2", 40000, "10.10.0.2", 8080) == 0x04);
+    CHECK(be32_at(out[0], 38) == 777);
+    // To the client, from the VIP: an ACK it cannot accept (the real's sequence number may be
+    // behind the client's window when the real retransmits), which it answers.
+    out = fx.take(0);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0][14 + 20 + 13] == 0x10);
+    CHECK(be32_at(out[0], 38) == 555555 + 0x80000000u);
+    CHECK(fx.w->counters.tcp_probes.get() == 1);
+    // Its answer, a segment of no connection, gets the RST that fits its window exactly.
+    Pkt answer;
+    answer.tcp_flags = 0x10;
+    answer.seq = 778;
+    answer.ack = 555000;  // what the client has received
+    fx.send({answer.build()}, 0);
+    out = fx.take(0);
     REQUIRE(out.size() == 1);
     CHECK(check_rst(out[0], "198.51.100.10", 80, "198.51.100.2", 40000) == 0x04);
-    CHECK(be32_at(out[0], 38) == 555555);  // the real's own sequence number
+    CHECK(be32_at(out[0], 38) == 555000);
     // While the client's tuple is a live connection (to .3 now), a stray segment from .2 is
     // dropped: that connection is not the director's to end.
     Pkt syn;
@@ -122,8 +142,9 @@ TEST_CASE("reset_unknown: a real still talking to a forgotten client: the client
     data.src_mac = Mac{{0x02, 0, 0, 0, 1, 0x13}};  // .3 about client:40000, which is .2's
     fx.send({data.build()}, 1);
     CHECK(fx.take(0).empty());
+    CHECK(fx.take(1).empty());
     CHECK(fx.drops(Drop::NoConnection) == 1);
-    CHECK(fx.w->counters.resets_sent.get() == 1);
+    CHECK(fx.w->counters.resets_sent.get() == 2);
 }
 
 TEST_CASE("reset_unknown: rate-limited, off by config and with sloppy_tcp", "[process][rst]") {
