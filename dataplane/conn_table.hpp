@@ -36,6 +36,7 @@ enum class TcpState : uint8_t {
     // off-path RST or FIN with a wrong sequence number is dropped by its receiver, whose
     // connection lives on: the traffic that follows, or the answer to the director's probe,
     // tells which it was. A SYN in these states is not a new connection to schedule afresh.
+    // (After Close, all three: `s > Close` tells a pending state.)
     RstClient,
     RstReal,
     FinClient,

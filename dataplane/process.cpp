@@ -207,7 +207,18 @@ inline void Worker::track(const Snapshot& snap, Conn& c, const Parsed& p, Dir di
             c.expire = now + snap.timeouts.tcp_established;  // the usual data packet: no change
             return;
         }
-        track_tcp(snap, c, p, dir, now, m);
+        if ((p.tcp_flags & (kFin | kRst)) != 0 || s > TcpState::Close || s == TcpState::FinWait)
+            [[unlikely]] {
+            track_tcp(snap, c, p, dir, now, m);  // teardown.cpp: the claims and the pending states
+        } else {
+            // tun and dr see the client's packets only.
+            const auto next = dir == Dir::Out || Forward(c.forward) == Forward::Nat
+                                  ? tcp_next_state(s, dir, p.tcp_flags)
+                                  : tcp_next_state_input_only(s, p.tcp_flags);
+            if (next != s) {
+                set_state(c, next);
+            }
+        }
     }
     c.expire = now + timeout_of(snap.timeouts, c);
 }
