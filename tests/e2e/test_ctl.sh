@@ -17,8 +17,9 @@
 #                  UDP :53: `-S > f; -C` empties the table, `-R < f` gives back the same -L -n
 #                  (configuration columns), --thresholds and -S; traffic flows on every service
 #   refuse-*       a bad address (usage error, 2), an unreachable real, a duplicate service,
-#                  -d of a missing real (refused by lb, 1), an unknown scheduler (2): each with
-#                  its message, and -S unchanged
+#                  -d of a missing real (refused by lb, 1), an unknown scheduler (2), `-A` of a
+#                  real's address as a VIP, `-a` of the VIP as a real (1): each with its
+#                  message, and -S unchanged; then the VIP still serves (refuse-serving)
 #   garbage-*      100 connections writing garbage (random bytes, truncated and unknown
 #                  frames) to the control socket, one oversized length header, one idle client
 #                  and five truncated frames left open: lbctl -L -n answers within 1 s, the
@@ -387,6 +388,7 @@ check_save_restore() {
 check_refusals() {
     local before after
     before=$(ctl -S 2>&1)
+    local rs1=${RS1//./\\.} vip=${VIP//./\\.}  # as regexes
     # name | expected status | message regex | lbctl arguments
     local cases=(
         "bad-address|2|illegal real server address.*\.300:80|-a -t $VIP:80 -r 10.10.0.300:80 -m"
@@ -394,6 +396,8 @@ check_refusals() {
         "dup-service|1|service already exists|-A -t $VIP:80 -s rr"
         "missing-real|1|no such destination|-d -t $VIP:80 -r 10.10.0.9:80"
         "unknown-sched|2|unknown scheduler .?foo|-A -t $VIP:99 -s foo"
+        "vip-is-real|1|$rs1 is a real of (TCP|UDP) $vip:[0-9]+; a VIP must not be a real's address|-A -t $RS1:81 -s rr"
+        "real-is-vip|1|$vip is the VIP of TCP $vip:80; a real must not be a VIP|-a -t $VIP:80 -r $VIP:80 -m"
     )
     local c name want re args
     for c in "${cases[@]}"; do
@@ -410,6 +414,11 @@ check_refusals() {
                 "$(same "$before" "$after")"
         fi
     done
+    # The old config stays live: the VIP still serves.
+    seq_run 80 4
+    if [ "$RC" -eq 0 ]; then pass "$P/refuse-serving"; else
+        fail "$P/refuse-serving" "after the refusals: $(oneline "$OUT")"
+    fi
 }
 
 # 6: garbage at the control socket.
@@ -743,7 +752,8 @@ run_one() {  # run_one WORKERS
     local checks=(add-real-held add-real-new conns-list weight0-new delete-list delete-new
         weight0-held delete-held weight0-drain save-clear restore-list restore-thresholds
         restore-traffic refuse-bad-address refuse-unreachable refuse-dup-service
-        refuse-missing-real refuse-unknown-sched garbage-list garbage-serving write-config
+        refuse-missing-real refuse-unknown-sched refuse-vip-is-real refuse-real-is-vip
+        refuse-serving garbage-list garbage-serving write-config
         reload-after-write reload-good reload-bad metrics-counts metrics-workers metrics-rates
         workers json sigterm)
 
