@@ -1,6 +1,7 @@
 #pragma once
 // The control thread: publishes snapshots (RCU), keeps the neighbour table (ARP resolution,
-// ageing), serves the control socket and sums the workers' counters.
+// ageing), serves the control socket and sums the workers' counters. A VIP whose services are
+// removed stays answered only while their connections live, bounded (see departed_).
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -44,8 +45,8 @@ public:
     Control(Config cfg, Runtime rt);
     ~Control();
 
-    // Builds the snapshot of the current config and publishes it; frees the previous one after
-    // an RCU grace period.
+    // Builds the snapshot of the current config (with the retired VIPs still to be answered)
+    // and publishes it; frees the previous one after an RCU grace period.
     void publish();
 
     // Re-publishes when a retired VIP (see departed_) is no longer to be answered: its last
