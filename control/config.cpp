@@ -788,6 +788,54 @@ private:
         }
     }
 
+    // "TCP 198.51.100.10:80"
+    static std::string service_text(const ServiceConf& svc) {
+        return std::string(svc.proto == 17 ? "UDP " : "TCP ") + format_ipv4(svc.vip) + ":" +
+               std::to_string(svc.port);
+    }
+
+    // A VIP is answered (ARP, ICMP) by the director: it must not be the address of a host the
+    // director talks to, or those hosts' packets would be taken for ours. The reals of the
+    // services read so far (those read later check themselves against this VIP), the static
+    // neighbours and the gateways.
+    void check_vip_not_taken(const Setting& s, uint32_t vip) const {
+        for (const ServiceConf& o : cfg_.services) {
+            for (const RealConf& r : o.reals) {
+                if (r.addr == vip) {
+                    fail(s, format_ipv4(vip) + " is a real of " + service_text(o) +
+                                "; a VIP must not be a real's address");
+                }
+            }
+        }
+        for (size_t j = 0; j < cfg_.neighbours.size(); ++j) {
+            if (cfg_.neighbours[j].addr == vip) {
+                fail(s, format_ipv4(vip) + " is the static neighbour " +
+                            ref("neighbours[" + std::to_string(j) + "]", cfg_.neighbours[j].line) +
+                            "; a VIP must not be a neighbour's address");
+            }
+        }
+        for (size_t j = 0; j < cfg_.routes.size(); ++j) {
+            if (cfg_.routes[j].via == vip) {
+                fail(s, format_ipv4(vip) + " is the gateway of " +
+                            ref("routes[" + std::to_string(j) + "]", cfg_.routes[j].line) +
+                            "; a VIP must not be a gateway's address");
+            }
+        }
+    }
+
+    // A real must not be a VIP: of its own service, or of any service read so far (later ones
+    // check their VIP against this real).
+    void check_real_not_vip(const Setting& s, uint32_t a, const ServiceConf& svc) const {
+        const ServiceConf* hit = svc.vip == a ? &svc : nullptr;
+        for (size_t j = 0; hit == nullptr && j < cfg_.services.size(); ++j) {
+            hit = cfg_.services[j].vip == a ? &cfg_.services[j] : nullptr;
+        }
+        if (hit != nullptr) {
+            fail(s, format_ipv4(a) + " is the VIP of " + service_text(*hit) +
+                        "; a real must not be a VIP");
+        }
+    }
+
     void read_routes(const Setting& list) {
         as_list(list);
         for (int i = 0; i < list.getLength(); ++i) {
@@ -914,6 +962,7 @@ private:
                                   "; a VIP must be an address of its own");
                 }
             }
+            check_vip_not_taken(vip, svc.vip);
 
             const Setting& port = need(g, "port");
             if (port.getType() == Setting::TypeInt && int(port) == 0) {
@@ -1033,6 +1082,7 @@ private:
             const Setting& addr = need(g, "address");
             real.addr = as_host(addr);
             check_not_own(addr, real.addr);
+            check_real_not_vip(addr, real.addr, svc);
             if (const InterfaceConf* ifc = on_link(real.addr)) {
                 check_neighbour_address(addr, real.addr, *ifc);
             } else {

@@ -94,37 +94,125 @@ bool Control::slot_idle(bool real, uint16_t slot) const {
     return live == 0;
 }
 
+bool Control::conns_gone(uint16_t svc_slot) const {
+    uint64_t live = 0;
+    for (const dp::Worker* w : rt_.workers) {
+        const dp::TrafficCounters& c = w->svc_stats[svc_slot];
+        live += c.active.get() + c.inactive.get();
+    }
+    return live == 0;
+}
+
+namespace {
+
+// Why `a` (host order) cannot stay a retired VIP under `cfg`, or nullptr.
+const char* retired_conflict(const Config& cfg, uint32_t a) {
+    for (const InterfaceConf& i : cfg.interfaces) {
+        if (i.addr == a) {
+            return "it is an interface address now";
+        }
+    }
+    for (const ServiceConf& s : cfg.services) {
+        for (const RealConf& r : s.reals) {
+            if (r.addr == a) {
+                return "it is a real now";
+            }
+        }
+    }
+    for (const NeighbourConf& n : cfg.neighbours) {
+        if (n.addr == a) {
+            return "it is a static neighbour now";
+        }
+    }
+    for (const RouteConf& r : cfg.routes) {
+        if (r.via == a) {
+            return "it is a gateway now";
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+void Control::retire_vips(dp::Snapshot& snap, uint64_t now) {
+    // The services of the running snapshot that `snap` no longer has: their slots are
+    // remembered under their VIP for as long as their connections may live.
+    const dp::Snapshot* cur = rt_.snapshot->load(std::memory_order_acquire);
+    const uint64_t life =
+        uint64_t(std::max({cfg_.connections.tcp_timeout, cfg_.connections.tcp_fin_timeout,
+                           cfg_.connections.udp_timeout})) *
+        1000;
+    if (cur != nullptr) {
+        for (const dp::Service& s : cur->services) {
+            if (snap.find_service(s.vip, s.port, s.proto) == nullptr) {
+                departed_[s.vip].push_back({s.stats_slot, now + life, true});
+            }
+        }
+    }
+    for (auto it = departed_.begin(); it != departed_.end();) {
+        std::vector<Departed>& slots = it->second;
+        std::erase_if(slots, [&](const Departed& d) {
+            // A slot given to a new service was idle when it was taken. A slot that departs
+            // now is judged at the next tick, once no worker uses the running snapshot.
+            const bool reused = std::find(snap.fresh_svc_slots.begin(), snap.fresh_svc_slots.end(),
+                                          d.slot) != snap.fresh_svc_slots.end();
+            return reused || d.until <= now || (!d.fresh && conns_gone(d.slot));
+        });
+        for (Departed& d : slots) {
+            d.fresh = false;
+        }
+        const bool retired = !snap.is_vip(it->first);
+        const char* conflict =
+            retired ? retired_conflict(cfg_, rte_be_to_cpu_32(it->first)) : nullptr;
+        if (retired && (slots.empty() || conflict != nullptr)) {
+            log()->info("retired VIP {} is no longer answered: {}", ip_text(it->first),
+                        conflict != nullptr ? conflict
+                                            : "its services' connections have ended or timed out");
+        }
+        if (slots.empty() || conflict != nullptr) {
+            it = departed_.erase(it);
+            continue;
+        }
+        if (retired) {
+            snap.retired_vips.push_back(it->first);
+        }
+        ++it;
+    }
+    if (!snap.retired_vips.empty()) {
+        snap.finalize();
+    }
+}
+
+void Control::retired_tick(uint64_t now) {
+    const dp::Snapshot* cur = rt_.snapshot->load(std::memory_order_acquire);
+    if (cur == nullptr || departed_.empty()) {
+        return;
+    }
+    bool due = false;
+    for (auto& [vip, slots] : departed_) {
+        std::erase_if(slots, [&](const Departed& d) {
+            return !d.fresh && (d.until <= now || conns_gone(d.slot));
+        });
+        const bool retired = std::find(cur->retired_vips.begin(), cur->retired_vips.end(), vip) !=
+                             cur->retired_vips.end();
+        due = due || (retired && slots.empty());
+    }
+    if (!due) {
+        return;
+    }
+    try {
+        publish();
+    } catch (const std::exception& e) {
+        log()->error("re-publishing without a retired VIP: {}", e.what());
+    }
+}
+
 void Control::publish() {
     auto snap = build_snapshot(cfg_, rt_.port_macs, uint16_t(rt_.workers.size()),
                                generation_ + 1, &slots_,
                                [this](bool real, uint16_t slot) { return slot_idle(real, slot); });
     ++generation_;
-    {
-        // VIPs that this change removes stay ours as long as their connections may live.
-        const uint64_t now = now_ms();
-        const dp::Snapshot* cur = rt_.snapshot->load(std::memory_order_acquire);
-        const uint64_t life =
-            uint64_t(std::max({cfg_.connections.tcp_timeout, cfg_.connections.tcp_fin_timeout,
-                               cfg_.connections.udp_timeout})) * 1000;
-        if (cur != nullptr) {
-            for (const dp::Service& s : cur->services) {
-                if (!snap->is_vip(s.vip)) {
-                    retired_[s.vip] = now + life;
-                }
-            }
-        }
-        for (auto it = retired_.begin(); it != retired_.end();) {
-            if (it->second <= now || snap->is_vip(it->first)) {
-                it = retired_.erase(it);
-            } else {
-                snap->retired_vips.push_back(it->first);
-                ++it;
-            }
-        }
-        if (!snap->retired_vips.empty()) {
-            snap->finalize();
-        }
-    }
+    retire_vips(*snap, now_ms());
     for (const uint16_t slot : snap->fresh_svc_slots) {
         zero(false, slot);
     }
@@ -490,6 +578,29 @@ void service_settings(ServiceConf& s, const Op& o) {
     s.persistence_mask = o.persistence != 0 ? o.persist_mask : 0xFFFFFFFF;
 }
 
+// A new VIP that is a real's address, or a new real that is a VIP: said here, from the side of
+// the operation (the config's own check would name whichever comes later in the file).
+void check_roles(const Config& c, const Op& o) {
+    auto text = [](const ServiceConf& s) {
+        return std::string(s.proto == 17 ? "UDP " : "TCP ") + format_ipv4(s.vip) + ":" +
+               std::to_string(s.port);
+    };
+    for (const ServiceConf& s : c.services) {
+        if (o.kind == OpKind::AddService) {
+            for (const RealConf& r : s.reals) {
+                if (r.addr == o.vip) {
+                    throw std::runtime_error(format_ipv4(o.vip) + " is a real of " + text(s) +
+                                             "; a VIP must not be a real's address");
+                }
+            }
+        }
+        if (o.kind == OpKind::AddReal && s.vip == o.real_addr) {
+            throw std::runtime_error(format_ipv4(o.real_addr) + " is the VIP of " + text(s) +
+                                     "; a real must not be a VIP");
+        }
+    }
+}
+
 void real_settings(RealConf& r, const Op& o) {
     r.forward = dp::Forward(o.forward);
     r.weight = o.weight;
@@ -550,6 +661,7 @@ std::string Control::apply(const std::vector<Op>& ops) {
                 });
             };
             try {
+                check_roles(next, o);
                 switch (o.kind) {
                 case OpKind::AddService: {
                     if (svc != nullptr) {
@@ -831,6 +943,7 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
         if (now - last_tick >= 100) {
             last_tick = now;
             neighbour_tick(now);
+            retired_tick(now);
         }
         if (idle_exit_ms != 0) {
             uint64_t rx = 0;

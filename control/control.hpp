@@ -1,6 +1,7 @@
 #pragma once
 // The control thread: publishes snapshots (RCU), keeps the neighbour table (ARP resolution,
-// ageing), serves the control socket and sums the workers' counters.
+// ageing), serves the control socket and sums the workers' counters. A VIP whose services are
+// removed stays answered only while their connections live, bounded (see departed_).
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -44,9 +45,13 @@ public:
     Control(Config cfg, Runtime rt);
     ~Control();
 
-    // Builds the snapshot of the current config and publishes it; frees the previous one after
-    // an RCU grace period.
+    // Builds the snapshot of the current config (with the retired VIPs still to be answered)
+    // and publishes it; frees the previous one after an RCU grace period.
     void publish();
+
+    // Re-publishes when a retired VIP (see departed_) is no longer to be answered: its last
+    // connection has ended or its time is up. run() calls it every 100 ms.
+    void retired_tick(uint64_t now);
 
     // Runs until `stop` becomes true (or, with idle_exit_ms > 0, until no frame has arrived
     // for that long).
@@ -110,7 +115,21 @@ private:
     std::vector<std::array<uint64_t, 5>> svc_base_, real_base_;
     std::vector<Estimator> svc_est_, real_est_;
     uint64_t last_rate_ms_ = 0;
-    std::map<rte_be32_t, uint64_t> retired_;  // removed VIP -> until when its connections may live
+    // Retired VIPs. A service that a change removes leaves its counter slot here, under its
+    // VIP, until its connections are gone (its slot's active and inactive gauges are zero) or,
+    // at the latest, until the longest connection timeout (when it left) has passed. A VIP that
+    // no service has any more stays ours (ARP, ICMP, its connections' packets, no new
+    // connections) while it holds a slot here, and not when the config makes it an interface
+    // address, a real, a static neighbour or a gateway. retired_tick() re-publishes without it
+    // as soon as that ends; a reload or a change never brings one back or extends its time.
+    struct Departed {
+        uint16_t slot = 0;
+        uint64_t until = 0;  // ms
+        bool fresh = true;   // departs in the snapshot being built: judged from the next tick
+    };
+    std::map<rte_be32_t, std::vector<Departed>> departed_;
+    void retire_vips(dp::Snapshot& snap, uint64_t now);
+    bool conns_gone(uint16_t svc_slot) const;
     std::unique_ptr<std::atomic<uint8_t>[]> overload_;  // per real slot, read by the workers
     // Prometheus endpoint: the control thread renders the text once a second; the server's
     // threads only copy it.

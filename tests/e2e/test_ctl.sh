@@ -17,8 +17,12 @@
 #                  UDP :53: `-S > f; -C` empties the table, `-R < f` gives back the same -L -n
 #                  (configuration columns), --thresholds and -S; traffic flows on every service
 #   refuse-*       a bad address (usage error, 2), an unreachable real, a duplicate service,
-#                  -d of a missing real (refused by lb, 1), an unknown scheduler (2): each with
-#                  its message, and -S unchanged
+#                  -d of a missing real (refused by lb, 1), an unknown scheduler (2), `-A` of a
+#                  real's address as a VIP, `-a` of the VIP as a real (1): each with its
+#                  message, and -S unchanged; then the VIP still serves (refuse-serving)
+#   retired-vip    UDP 198.51.100.30:53 -> rs1 with a 3 s UDP timeout: after `-D` the address
+#                  still answers ping while its connections live, then stops (seconds, not the
+#                  timeout bound) and the log says so; the timeouts are put back
 #   garbage-*      100 connections writing garbage (random bytes, truncated and unknown
 #                  frames) to the control socket, one oversized length header, one idle client
 #                  and five truncated frames left open: lbctl -L -n answers within 1 s, the
@@ -56,6 +60,7 @@ VIP=$LAB_VIP
 RS1=10.10.0.2
 RS2=10.10.0.3
 RS3=10.10.0.4  # a second address of rs2's host, with its own web server naming itself rs3
+VIP2=198.51.100.30  # a VIP added and deleted by check_retired
 METRICS=127.0.0.1:9100
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -387,6 +392,7 @@ check_save_restore() {
 check_refusals() {
     local before after
     before=$(ctl -S 2>&1)
+    local rs1=${RS1//./\\.} vip=${VIP//./\\.}  # as regexes
     # name | expected status | message regex | lbctl arguments
     local cases=(
         "bad-address|2|illegal real server address.*\.300:80|-a -t $VIP:80 -r 10.10.0.300:80 -m"
@@ -394,6 +400,8 @@ check_refusals() {
         "dup-service|1|service already exists|-A -t $VIP:80 -s rr"
         "missing-real|1|no such destination|-d -t $VIP:80 -r 10.10.0.9:80"
         "unknown-sched|2|unknown scheduler .?foo|-A -t $VIP:99 -s foo"
+        "vip-is-real|1|$rs1 is a real of [TU][CD]P $vip:[0-9]+; a VIP must not be a real's address|-A -t $RS1:81 -s rr"
+        "real-is-vip|1|$vip is the VIP of TCP $vip:80; a real must not be a VIP|-a -t $VIP:80 -r $VIP:80 -m"
     )
     local c name want re args
     for c in "${cases[@]}"; do
@@ -410,6 +418,40 @@ check_refusals() {
                 "$(same "$before" "$after")"
         fi
     done
+    # The old config stays live: the VIP still serves.
+    seq_run 80 4
+    if [ "$RC" -eq 0 ]; then pass "$P/refuse-serving"; else
+        fail "$P/refuse-serving" "after the refusals: $(oneline "$OUT")"
+    fi
+}
+
+# 5b: a retired VIP. UDP VIP2:53 -> rs1 with a 3 s UDP timeout: after `-D` the VIP is still
+# answered (ping) while its connections live, and no longer once they have expired (well before
+# the 300 s bound); the log says so. The timeouts are put back.
+check_retired() {
+    local VIP=$VIP2 bad="" gone="" i
+    local tmo  # "TCP TCPFIN UDP", as `lbctl -L --timeout` prints them
+    tmo=$(ctl -L --timeout 2>&1 | awk '/^Timeout/ {print $(NF-2), $(NF-1), $NF}')
+    if ! { ctl --set 0 0 3 && ctl -A -u "$VIP2:53" -s rr &&
+        ctl -a -u "$VIP2:53" -r "$RS1:5353" -m; } >"$DIR/retired.log" 2>&1; then
+        bad="setup: $(oneline "$(cat "$DIR/retired.log")");"
+    fi
+    udp_run 4
+    [ "$RC" -eq 0 ] || bad="$bad udp to $VIP2:53 $(oneline "$OUT");"
+    ctl -D -u "$VIP2:53" >>"$DIR/retired.log" 2>&1 || bad="$bad -D failed;"
+    lab_client ping -c 1 -W 1 -q "$VIP2" >/dev/null 2>&1 ||
+        bad="$bad $VIP2 not answered right after -D (its connections live);"
+    list_n | grep -q "$VIP2" && bad="$bad $VIP2 still listed after -D;"
+    for i in $(seq 1 30); do
+        if ! lab_client ping -c 1 -W 1 -q "$VIP2" >/dev/null 2>&1; then gone=$i; break; fi
+        sleep 0.5
+    done
+    [ -n "$gone" ] || bad="$bad $VIP2 still answered 30 tries after its connections expired;"
+    grep -q "retired VIP $VIP2 is no longer answered" "$LOG" ||
+        bad="$bad no 'retired VIP $VIP2 is no longer answered' in the log;"
+    # shellcheck disable=SC2086
+    [ -n "$tmo" ] && ctl --set $tmo >>"$DIR/retired.log" 2>&1
+    if [ -z "$bad" ]; then pass "$P/retired-vip"; else fail "$P/retired-vip" "$bad"; fi
 }
 
 # 6: garbage at the control socket.
@@ -743,7 +785,8 @@ run_one() {  # run_one WORKERS
     local checks=(add-real-held add-real-new conns-list weight0-new delete-list delete-new
         weight0-held delete-held weight0-drain save-clear restore-list restore-thresholds
         restore-traffic refuse-bad-address refuse-unreachable refuse-dup-service
-        refuse-missing-real refuse-unknown-sched garbage-list garbage-serving write-config
+        refuse-missing-real refuse-unknown-sched refuse-vip-is-real refuse-real-is-vip
+        refuse-serving retired-vip garbage-list garbage-serving write-config
         reload-after-write reload-good reload-bad metrics-counts metrics-workers metrics-rates
         workers json sigterm)
 
@@ -775,6 +818,7 @@ run_one() {  # run_one WORKERS
     check_add_weight_delete
     check_save_restore
     check_refusals
+    check_retired
     check_garbage
     check_write_reload
     check_metrics

@@ -288,3 +288,133 @@ TEST_CASE("control: connection listing and worker counters", "[control]") {
     CHECK(ws.workers[0].conns_in_table == 2);
     CHECK(ws.workers[0].drops.size() == size_t(lb::dp::Drop::Count));
 }
+
+TEST_CASE("control: a VIP is never a real's address, by any path", "[control]") {
+    Harness h;
+    // -A of a real's address: refused, naming the address and both roles.
+    CHECK(h.ctl->apply({service_op(OpKind::AddService, "10.10.0.2", 81)}) ==
+          "-A TCP 10.10.0.2:81: 10.10.0.2 is a real of TCP 198.51.100.10:80; a VIP must not be a "
+          "real's address");
+    // -a of a VIP's address as a real, of this service or another one.
+    CHECK(h.ctl->apply({service_op(OpKind::AddService, "198.51.100.11", 80)}).empty());
+    CHECK(h.ctl->apply({real_op(OpKind::AddReal, "198.51.100.10", 80, "198.51.100.11", 80)}) ==
+          "-a TCP 198.51.100.10:80 -r 198.51.100.11:80: 198.51.100.11 is the VIP of TCP "
+          "198.51.100.11:80; a real must not be a VIP");
+    Op dr = real_op(OpKind::AddReal, "198.51.100.11", 80, "198.51.100.10", 80);
+    dr.forward = 2;
+    CHECK_THAT(h.ctl->apply({dr}),
+               Catch::Contains("198.51.100.10 is the VIP of TCP 198.51.100.10:80; a real must "
+                               "not be a VIP"));
+    // -R (a restore), one line.
+    std::vector<RestoreLine> from;
+    const std::string err = h.ctl->apply(restore_ops("-A -t 10.10.0.3:443 -s rr\n", &from));
+    CHECK(restore_error(err, from) ==
+          "line 1: -A -t 10.10.0.3:443 -s rr: 10.10.0.3 is a real of TCP 198.51.100.10:80; a VIP "
+          "must not be a real's address");
+    // -R, a conflict within the restore: named at the line that makes it.
+    from.clear();
+    const std::string err2 = h.ctl->apply(restore_ops("-A -t 198.51.100.12:80 -s rr\n"
+                                                      "-a -t 198.51.100.12:80 -r 10.10.0.5 -m\n"
+                                                      "-A -t 10.10.0.5:80 -s wlc\n",
+                                                      &from));
+    CHECK(restore_error(err2, from) ==
+          "line 3: -A -t 10.10.0.5:80 -s wlc: 10.10.0.5 is a real of TCP 198.51.100.12:80; a VIP "
+          "must not be a real's address");
+    // The running config is unchanged.
+    Status st = h.ctl->status();
+    REQUIRE(st.services.size() == 2);
+    CHECK(st.services[0].reals.size() == 2);
+    CHECK(st.services[1].reals.empty());
+    // Reload of a file with a real's address as a VIP: refused, the running config stays.
+    std::string text = kText;
+    text.replace(text.find("vip = \"198.51.100.10\""), 21, "vip = \"10.10.0.3\"");
+    std::ofstream(h.file) << text;
+    CHECK_THAT(h.ctl->reload(),
+               Catch::StartsWith(h.file + ":") &&
+                   Catch::Contains("services[0].reals[1].address: 10.10.0.3 is the VIP of TCP "
+                                   "10.10.0.3:80; a real must not be a VIP"));
+    CHECK(h.ctl->status().services.size() == 2);
+}
+
+namespace {
+
+bool answered(Harness& h, const char* vip) {
+    return h.snap.load()->is_vip(rte_cpu_to_be_32(parse_ipv4(vip)));
+}
+
+uint16_t svc_slot(Harness& h, const char* vip, uint16_t port) {
+    const lb::dp::Service* s =
+        h.snap.load()->find_service(rte_cpu_to_be_32(parse_ipv4(vip)), rte_cpu_to_be_16(port), 6);
+    REQUIRE(s != nullptr);
+    return s->stats_slot;
+}
+
+uint64_t now_ms() {
+    using namespace std::chrono;
+    return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace
+
+TEST_CASE("control: a retired VIP is answered while its connections live, bounded",
+          "[control]") {
+    Harness h;
+    const Op add = service_op(OpKind::AddService, "198.51.100.11", 80);
+    const Op del = service_op(OpKind::DeleteService, "198.51.100.11", 80);
+    CHECK(h.ctl->apply({add}).empty());
+    lb::dp::Counter& active = h.worker->svc_stats[svc_slot(h, "198.51.100.11", 80)].active;
+
+    SECTION("without connections it goes at the next tick") {
+        CHECK(h.ctl->apply({del}).empty());
+        CHECK(answered(h, "198.51.100.11"));  // the workers may still be on the old snapshot
+        h.ctl->retired_tick(now_ms());
+        CHECK_FALSE(answered(h, "198.51.100.11"));
+    }
+    SECTION("it goes when its last connection ends") {
+        active.v = 1;
+        CHECK(h.ctl->apply({del}).empty());
+        h.ctl->retired_tick(now_ms());
+        CHECK(answered(h, "198.51.100.11"));
+        // A reload (the file never had it) keeps it no longer than its connections.
+        CHECK(h.ctl->reload().empty());
+        CHECK(answered(h, "198.51.100.11"));
+        active.v = 0;
+        h.ctl->retired_tick(now_ms());
+        CHECK_FALSE(answered(h, "198.51.100.11"));
+        CHECK(h.ctl->reload().empty());
+        CHECK_FALSE(answered(h, "198.51.100.11"));
+    }
+    SECTION("it goes after the longest timeout, connections or not; a reload does not revive") {
+        active.v = 1;
+        CHECK(h.ctl->apply({del}).empty());
+        CHECK(h.ctl->reload().empty());
+        h.ctl->retired_tick(now_ms());
+        CHECK(answered(h, "198.51.100.11"));
+        h.ctl->retired_tick(now_ms() + 901'000);  // tcp_timeout 900 s
+        CHECK_FALSE(answered(h, "198.51.100.11"));
+        CHECK(h.ctl->reload().empty());
+        CHECK_FALSE(answered(h, "198.51.100.11"));
+        active.v = 0;
+    }
+    SECTION("a VIP that the change makes a real is not kept") {
+        active.v = 1;
+        CHECK(h.ctl->apply({del, real_op(OpKind::AddReal, "198.51.100.10", 80, "198.51.100.11",
+                                         80)})
+                  .empty());
+        CHECK_FALSE(answered(h, "198.51.100.11"));
+        active.v = 0;
+    }
+    SECTION("another service on the VIP keeps it; its connections keep it after the last") {
+        CHECK(h.ctl->apply({service_op(OpKind::AddService, "198.51.100.11", 443)}).empty());
+        active.v = 1;
+        CHECK(h.ctl->apply({del}).empty());
+        h.ctl->retired_tick(now_ms());
+        CHECK(answered(h, "198.51.100.11"));
+        CHECK(h.ctl->apply({service_op(OpKind::DeleteService, "198.51.100.11", 443)}).empty());
+        h.ctl->retired_tick(now_ms());
+        CHECK(answered(h, "198.51.100.11"));  // the port-80 service's connection
+        active.v = 0;
+        h.ctl->retired_tick(now_ms());
+        CHECK_FALSE(answered(h, "198.51.100.11"));
+    }
+}
