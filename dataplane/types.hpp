@@ -97,7 +97,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter frag_notes_evicted;  // fragment notes of live datagrams replaced by newer ones
     Counter resets_sent;     // RSTs for TCP segments of no connection (connections.reset_unknown)
     Counter resets_limited;  // such segments dropped (no_connection) over the RST rate limit
-    Counter tcp_probes;      // probes sent to see whether a RST or a client's FIN was taken
+    Counter tcp_probes;      // probes made (teardown.cpp, reset_unknown); no mbuf: also no_mbuf
     Counter tcp_refuted;     // RSTs and FINs that the traffic after them showed not taken
 };
 
