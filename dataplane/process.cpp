@@ -1128,11 +1128,9 @@ void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
     if (idx != ConnTable::kNone && pure_syn) {
         const Conn& old = conns.at(idx);
         const auto s = TcpState(old.state);
-        // tun/dr see only the client: after its FIN the connection sits in FIN_WAIT. IPVS
-        // schedules a SYN on it afresh; that FIN may have been forged (teardown.cpp), so only
-        // with sloppy_tcp.
-        const bool input_only_done = snap.sloppy_tcp && Forward(old.forward) != Forward::Nat &&
-                                     s == TcpState::FinWait;
+        // tun/dr see only the client: after its FIN the connection sits in FIN_WAIT.
+        const bool input_only_done = Forward(old.forward) != Forward::Nat &&
+                                     s == TcpState::FinWait && reuse_after_fin(snap, old, now);
         if (s == TcpState::TimeWait || s == TcpState::Close || input_only_done) {
             // The client reuses the tuple of a finished connection: schedule it afresh (IPVS's
             // conn_reuse_mode, with its bit 2 for connections it sees one way only).

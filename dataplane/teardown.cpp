@@ -19,8 +19,10 @@
 // - A NAT client's FIN -> FinClient (ESTABLISHED's timeout), noted with the sequence number
 //   right after it: the real's ACK of exactly that number confirms it (CLOSE_WAIT, as before);
 //   data from the client, or no such ACK within kFinConfirmMs, refutes it.
-// - tun and dr see the client only: its FIN moves the connection to FIN_WAIT as before, but data
-//   from the client afterwards refutes it, and a SYN on FIN_WAIT stays with its real.
+// - tun and dr see the client only: its FIN moves the connection to FIN_WAIT as before, noted;
+//   a segment from the client afterwards with data, or with another sequence number than the
+//   one right after the FIN (a download's ACKs), refutes it. A SYN within a second of the FIN
+//   is counted as a new connection but stays with its real; later, IPVS's rescheduling.
 // A SYN in a pending state stays with the connection's real (the RST-then-SYN re-scheduling of a
 // live download is what this prevents). connections.sloppy_tcp turns all of this off.
 #include <rte_hash_crc.h>
@@ -35,6 +37,7 @@ namespace {
 
 constexpr uint16_t kMinFrame = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;  // 60: padded
 constexpr uint32_t kFinConfirmMs = 1000;  // the real's ACK of a client's FIN comes by then
+constexpr uint32_t kFinSettleMs = 1000;   // tun/dr: a SYN this long after a FIN is a new client
 
 bool live(TcpState s) noexcept {
     return s == TcpState::Established || s == TcpState::FinWait || s == TcpState::CloseWait ||
@@ -82,8 +85,13 @@ void Worker::track_tcp(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, 
         } else if (both && dir == Dir::In && s == TcpState::Established &&
                    (fl & (kFin | kSyn)) == kFin) {
             next = teardown_claim(c, s, dir, fl, seq, ack, len, now, m->pool);
-        } else if (!both && s == TcpState::FinWait && len != 0 && (fl & (kFin | kSyn)) == 0) {
-            next = TcpState::Established;  // data from a client that sent its FIN: it did not
+        } else if (!both && s == TcpState::Established && (fl & (kFin | kSyn)) == kFin) {
+            // tun/dr: the client's FIN, noted for what follows it.
+            fin_notes_[idx_of(c) & (kFinNotes - 1)] = {idx_of(c), seq + len + 1, now};
+            next = TcpState::FinWait;
+        } else if (!both && s == TcpState::FinWait && (fl & (kFin | kSyn)) == 0 &&
+                   fin_refuted(c, seq, len)) {
+            next = TcpState::Established;  // the client talks on as if it never sent that FIN
             counters.tcp_refuted.add(1);
         } else {
             next = both ? tcp_next_state(s, dir, fl) : tcp_next_state_input_only(s, fl);
@@ -94,10 +102,30 @@ void Worker::track_tcp(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, 
     }
 }
 
+uint32_t Worker::idx_of(const Conn& c) const noexcept { return uint32_t(&c - &conns.at(0)); }
+
+bool Worker::fin_refuted(const Conn& c, uint32_t seq, uint32_t len) const noexcept {
+    // After its FIN a client sends no data, and its segments carry the sequence number right
+    // after the FIN. (A note that gave way to a newer one: data still tells.)
+    const FinNote& n = fin_notes_[idx_of(c) & (kFinNotes - 1)];
+    return len != 0 || (n.idx == idx_of(c) && seq != n.end);
+}
+
+bool Worker::reuse_after_fin(const Snapshot& snap, const Conn& c, uint32_t now) noexcept {
+    const FinNote& n = fin_notes_[idx_of(c) & (kFinNotes - 1)];
+    if (snap.sloppy_tcp || n.idx != idx_of(c) || now - n.at >= kFinSettleMs) {
+        return true;
+    }
+    svc_stats[c.svc_slot].conns.add(1);  // a new connection of the client's, on the same real
+    real_stats[c.real_slot].conns.add(1);
+    counters.conns_created.add(1);
+    return false;
+}
+
 TcpState Worker::teardown_claim(Conn& c, TcpState s, Dir dir, uint8_t flags, uint32_t seq,
                                 uint32_t ack, uint32_t len, uint32_t now,
                                 rte_mempool* pool) noexcept {
-    const auto idx = uint32_t(&c - &conns.at(0));
+    const uint32_t idx = idx_of(c);
     if ((flags & kRst) == 0) {
         // A NAT client's FIN: the real's ACK of the byte after it will confirm it.
         fin_notes_[idx & (kFinNotes - 1)] = {idx, seq + len + 1, now};
@@ -125,7 +153,7 @@ TcpState Worker::teardown_answer(Conn& c, TcpState s, Dir dir, uint8_t flags, ui
         counters.tcp_refuted.add(1);  // whoever sends this still has the connection
         return TcpState::Established;
     }
-    const auto idx = uint32_t(&c - &conns.at(0));
+    const uint32_t idx = idx_of(c);
     const FinNote& n = fin_notes_[idx & (kFinNotes - 1)];
     if (dir == Dir::In) {
         if (len != 0 && (flags & (kFin | kSyn)) == 0) {

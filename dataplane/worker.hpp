@@ -308,6 +308,16 @@ private:
     // The next state of a connection in RstClient, RstReal or FinClient (not a probe's answer).
     TcpState teardown_answer(Conn& c, TcpState s, Dir dir, uint8_t flags, uint32_t ack,
                              uint32_t len, uint32_t now) noexcept;
+    // A SYN on a tun/dr connection in FIN_WAIT (the client's FIN seen): true when it may be
+    // scheduled afresh, as IPVS does (sloppy_tcp, the FIN a second old or its note gone). A SYN
+    // right behind the FIN (a forged FIN and SYN would move a live download to another real)
+    // is counted as a new connection but stays with the connection's real.
+    [[gnu::cold, gnu::noinline]] bool reuse_after_fin(const Snapshot& snap, const Conn& c,
+                                                      uint32_t now) noexcept;
+    // tun/dr: true when segment (seq, len) from the client shows that it did not send the FIN
+    // that moved c to FIN_WAIT.
+    bool fin_refuted(const Conn& c, uint32_t seq, uint32_t len) const noexcept;
+    uint32_t idx_of(const Conn& c) const noexcept;
     // The probe's acknowledgment number for c: a keyed hash of its client tuple, so that the
     // client's RST in answer (<SEQ=SEG.ACK>, RFC 793) proves that it came from the client.
     uint32_t probe_token(const Conn& c) const noexcept;

@@ -690,12 +690,14 @@ TEST_CASE("process: with persistence, workers own clients by their masked addres
     CHECK(other.w->redirect[owner].n == 2);  // the whole /24 goes to one worker
 }
 
-TEST_CASE("process: a tun/dr client reusing its port after FIN stays with its real, unless "
-          "sloppy_tcp",
+TEST_CASE("process: a tun/dr client reusing its port after FIN: a new connection, on the same "
+          "real right after the FIN",
           "[process][tun]") {
-    // The FIN may be forged (teardown.cpp): a SYN after it must not move a live connection to
-    // another real. With sloppy_tcp, IPVS's conn_reuse_mode: a new connection, the next real.
+    // The FIN may be forged (teardown.cpp): a SYN right behind it must not move a live
+    // connection to another real. A second later, or with sloppy_tcp, IPVS's conn_reuse_mode:
+    // scheduled afresh, the next real.
     const bool sloppy = GENERATE(false, true);
+    const uint32_t later = GENERATE(0u, 2000u);
     std::string cfg = kMixedConfig;
     if (sloppy) {
         cfg.replace(cfg.find("capacity = 64;"), 14, "capacity = 64; sloppy_tcp = true;");
@@ -704,16 +706,18 @@ TEST_CASE("process: a tun/dr client reusing its port after FIN stays with its re
     Pkt p = to_vip12();
     fx.send({p.build()}, 0);  // SYN -> tun real 10.10.0.2
     p.tcp_flags = 0x10;
+    p.seq += 1;
     fx.send({p.build()}, 0);
     p.tcp_flags = 0x11;
     fx.send({p.build()}, 0);  // the client's FIN: FIN_WAIT
     fx.take(1);
     p.tcp_flags = 0x02;
-    fx.send({p.build()}, 0);  // the same tuple again
+    p.seq += 100000;
+    fx.send({p.build()}, 0, 1000 + later);  // the same tuple again
     const auto out = fx.take(1);
     REQUIRE(out.size() == 1);
-    CHECK(out[0][5] == (sloppy ? 0x13 : 0x12));
-    CHECK(fx.w->svc_stats[0].conns.get() == (sloppy ? 2 : 1));
+    CHECK(out[0][5] == (sloppy || later != 0 ? 0x13 : 0x12));
+    CHECK(fx.w->svc_stats[0].conns.get() == 2);
 }
 
 TEST_CASE("process: fragments follow their first fragment", "[process][frag]") {

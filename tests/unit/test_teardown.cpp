@@ -242,7 +242,7 @@ TEST_CASE("teardown: NAT, a client's FIN is taken when the real acknowledges it"
     }
 }
 
-TEST_CASE("teardown: tun and dr, data from the client after its FIN refutes it",
+TEST_CASE("teardown: tun and dr, what the client sends after its FIN tells whether it sent it",
           "[process][teardown]") {
     const char* fwd = GENERATE("dr", "tun");
     const std::string cfg = config(fwd);
@@ -251,9 +251,22 @@ TEST_CASE("teardown: tun and dr, data from the client after its FIN refutes it",
     cv.open();
     fx.send({cv.client(FIN | ACK).build()}, 0, kNow + 10);
     CHECK(cv.state() == TcpState::FinWait);
-    fx.send({cv.client(ACK | PSH, 10).build()}, 0, kNow + 20);
-    CHECK(cv.state() == TcpState::Established);
-    CHECK(fx.w->counters.tcp_refuted.get() == 1);
+    SECTION("its ACK right after the FIN: the FIN was its") {
+        ++cv.cseq;
+        fx.send({cv.client(ACK).build()}, 0, kNow + 20);
+        CHECK(cv.state() == TcpState::FinWait);
+        CHECK(fx.w->counters.tcp_refuted.get() == 0);
+    }
+    SECTION("data") {
+        fx.send({cv.client(ACK | PSH, 10).build()}, 0, kNow + 20);
+        CHECK(cv.state() == TcpState::Established);
+        CHECK(fx.w->counters.tcp_refuted.get() == 1);
+    }
+    SECTION("an ACK from before the FIN's sequence number (a download's ACKs go on)") {
+        fx.send({cv.client(ACK).build()}, 0, kNow + 20);
+        CHECK(cv.state() == TcpState::Established);
+        CHECK(fx.w->counters.tcp_refuted.get() == 1);
+    }
 }
 
 TEST_CASE("teardown: without a probe token a RST changes nothing; sloppy_tcp takes it at once",
