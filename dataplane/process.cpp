@@ -603,8 +603,10 @@ void Worker::handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexc
     const rte_be32_t sender = it.p.src, target = it.p.dst;
     const bool sender_on_link = sender != 0 && (sender & ifc.mask) == (ifc.addr & ifc.mask);
     const bool for_us = snap.is_local(target) || snap.is_vip(target);
+    // Never an entry for one of our own addresses or VIPs, whoever claims it.
+    const bool sender_ours = snap.is_local(sender) || snap.is_vip(sender);
     if (op == 1 && for_us) {
-        if (sender_on_link) {
+        if (sender_on_link && !sender_ours) {
             slow_msg(SlowMsg::Learn, m->port, sender, a + 8);
         }
         // Turn the request into the reply, in place.
@@ -618,8 +620,9 @@ void Worker::handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexc
         stage(m->port, m);
         return;
     }
-    if (op == 2 && target == ifc.addr && sender_on_link) {
-        slow_msg(SlowMsg::Learn, m->port, sender, a + 8);
+    if (op == 2 && target == ifc.addr && sender != 0 && !sender_ours) {
+        // Control decides: an answer to its own probe, or a claim it refuses (and reports).
+        slow_msg(SlowMsg::Reply, m->port, sender, a + 8);
         counters.consumed.add(1);
         rte_pktmbuf_free(m);
         return;
