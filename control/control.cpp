@@ -306,6 +306,7 @@ void Control::refresh_metrics(uint64_t now) {
     x.reloads_ok = reloads_ok_;
     x.reloads_failed = reloads_failed_;
     x.last_reload_ok = last_reload_ok_;
+    x.neighbour_entries = neighbours_->entries();
     std::string text = render_metrics(status(), workers_status(), x);
     std::lock_guard<std::mutex> g(metrics_mu_);
     metrics_text_.swap(text);
@@ -913,6 +914,7 @@ std::string Control::counters_text() const {
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";
+    out << "neigh_entries " << neighbours_->entries() << "\n";
     for (const auto& [name, value] : neighbours_->count_pairs()) {
         out << name << " " << value << "\n";
     }
