@@ -199,11 +199,12 @@ void Control::drain_slow(uint64_t now) {
                 const dp::SlowMsg& m = msgs[i];
                 rte_ether_addr mac;
                 std::memcpy(mac.addr_bytes, m.mac, 6);
-                switch (m.type) {
-                case dp::SlowMsg::Learn: neighbours_->on_request(*snap, m.port, m.ip, mac, now); break;
-                case dp::SlowMsg::Reply: neighbours_->on_reply(*snap, m.port, m.ip, mac, now); break;
-                case dp::SlowMsg::Resolve: neighbours_->on_resolve(*snap, m.port, m.ip, now); break;
-                default: break;
+                if (m.type == dp::SlowMsg::Learn) {
+                    neighbours_->on_request(*snap, m.port, m.ip, mac, now);
+                } else if (m.type == dp::SlowMsg::Reply) {
+                    neighbours_->on_reply(*snap, m.port, m.ip, mac, now);
+                } else if (m.type == dp::SlowMsg::Resolve) {
+                    neighbours_->on_resolve(*snap, m.port, m.ip, now);
                 }
             }
         }

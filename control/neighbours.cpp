@@ -171,7 +171,8 @@ void Neighbours::refuse_claim(uint32_t s, const rte_ether_addr& mac, uint16_t po
             "lb's own probe says otherwise",
             ip_text(table_.key(s)), how, mac_text(mac), port, mac_text(n.mac), n.port);
     }
-    if (n.phase == Phase::Reachable && !n.is_static) {
+    // A claim from another port cannot be the neighbour moving: refused, nothing to verify.
+    if (n.phase == Phase::Reachable && !n.is_static && port == n.port) {
         n.phase = Phase::Verifying;
         n.probes = 0;
         n.probed_ms = 0;

@@ -13,7 +13,8 @@
 //   names another MAC): the claim is refused (counted, logged) and lb verifies the entry with
 //   unicast probes to the MAC it has. If that MAC answers, it stays; if it stays silent for
 //   kUcastProbes probes, the entry stops being used and lb asks by broadcast: the MAC that
-//   answers lb's probe is taken, and a change is logged (warn) and counted.
+//   answers lb's probe is taken, and a change is logged (warn) and counted. A claim from
+//   another port than the entry's (off-link there) is refused and counted, nothing verified.
 // - Bounded: at most kMaxDynamic entries that are neither wanted nor static (the least useful
 //   of a few after a clock hand is evicted for a newer one); the bookkeeping is one record per
 //   table slot.

@@ -621,11 +621,15 @@ void Worker::handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexc
         return;
     }
     if (op == 2 && target == ifc.addr && sender != 0 && !sender_ours) {
-        // Control decides: an answer to its own probe, or a claim it refuses (and reports).
+        // Control decides: an answer to its own probe, or a claim it refuses (and reports). One
+        // from off-link can only be a claim (a known neighbour's address seen on the wrong
+        // port): reported, and ignored here.
         slow_msg(SlowMsg::Reply, m->port, sender, a + 8);
-        counters.consumed.add(1);
-        rte_pktmbuf_free(m);
-        return;
+        if (sender_on_link) {
+            counters.consumed.add(1);
+            rte_pktmbuf_free(m);
+            return;
+        }
     }
     drop(m, Drop::ArpIgnored);
 }

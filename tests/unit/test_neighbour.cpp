@@ -103,6 +103,14 @@ TEST_CASE(
     REQUIRE(fx.w->n_slow == 1);
     CHECK(fx.w->slow[0].type == SlowMsg::Reply);
     CHECK(fx.w->slow[0].ip == ip("198.51.100.7"));
+    CHECK(fx.drops(Drop::ArpIgnored) == 1);  // the reply from the VIP
+    // A reply from off-link (an inside address claimed on the outside port) is ignored here and
+    // reported to control, which counts it as a refused claim when it names a known neighbour.
+    fx.w->n_slow = 0;
+    fx.send({arp(2, kClientMac, ip("10.10.0.2"), ip("198.51.100.1"), kPortMac0)}, 0);
+    REQUIRE(fx.w->n_slow == 1);
+    CHECK(fx.w->slow[0].type == SlowMsg::Reply);
+    CHECK(fx.drops(Drop::ArpIgnored) == 2);
 }
 
 TEST_CASE(
@@ -173,6 +181,10 @@ TEST_CASE("neighbour: a real's MAC changes only after lb's probe confirms it", "
     CHECK(c.mac_last("10.10.0.2") == 0x12);
     CHECK(c.n.counts().claims_refused == 3);
     CHECK(c.n.counts().mac_changes == 0);
+    // Claimed from the other port (off-link there): refused too, no probe for it.
+    c.n.on_reply(*c.snap, 0, ip("10.10.0.2"), mac_of(0, 0x66), c.now + 3);
+    CHECK(c.n.counts().claims_refused == 4);
+    CHECK(c.mac_last("10.10.0.2") == 0x12);
     c.run(2000);
     CHECK(c.probes_for("10.10.0.2") == 1);  // confirmed: no more probes
 
