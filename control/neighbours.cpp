@@ -165,11 +165,9 @@ void Neighbours::refuse_claim(uint32_t s, const rte_ether_addr& mac, uint16_t po
     Info& n = info_[s];
     ++counts_.claims_refused;
     if (log_ok(now)) {
-        log()->warn(
-            "neighbour {}: refused {} claiming {} (port {}); keeping {} "
-            "(port {}) until "
-            "lb's own probe says otherwise",
-            ip_text(table_.key(s)), how, mac_text(mac), port, mac_text(n.mac), n.port);
+        log()->warn("neighbour {}: refused {} claiming {} (port {}); keeping {} (port {}) until "
+                    "lb's own probe says otherwise",
+                    ip_text(table_.key(s)), how, mac_text(mac), port, mac_text(n.mac), n.port);
     }
     // A claim from another port cannot be the neighbour moving: refused, nothing to verify.
     if (n.phase == Phase::Reachable && !n.is_static && port == n.port) {
@@ -245,10 +243,8 @@ void Neighbours::on_reply(const dp::Snapshot& snap, uint16_t port, rte_be32_t ip
         }
         if (n.known && !same_mac(mac, n.mac)) {
             ++counts_.mac_changes;
-            log()->warn(
-                "neighbour {} changed MAC {} -> {} (port {}), confirmed by "
-                "lb's probe",
-                ip_text(ip), mac_text(n.mac), mac_text(mac), port);
+            log()->warn("neighbour {} changed MAC {} -> {} (port {}), confirmed by lb's probe",
+                        ip_text(ip), mac_text(n.mac), mac_text(mac), port);
         } else if (!n.known) {
             ++counts_.learned;
             if (n.wanted || log_ok(now)) {

@@ -87,10 +87,8 @@ struct Ctl {
 
 }  // namespace
 
-TEST_CASE(
-    "neighbour: the worker passes replies to control and never learns "
-    "its own addresses",
-    "[neighbour]") {
+TEST_CASE("neighbour: the worker passes replies to control and never learns its own addresses",
+          "[neighbour]") {
     Fixture fx;
     fx.send({arp(2, kClientMac, ip("198.51.100.7"), ip("198.51.100.1"), kPortMac0),
              arp(1, kClientMac, ip("198.51.100.10"), ip("198.51.100.1")),
@@ -113,10 +111,8 @@ TEST_CASE(
     CHECK(fx.drops(Drop::ArpIgnored) == 2);
 }
 
-TEST_CASE(
-    "neighbour: an unsolicited reply creates nothing; a request's sender "
-    "is learned",
-    "[neighbour]") {
+TEST_CASE("neighbour: an unsolicited reply creates nothing; a request's sender is learned",
+          "[neighbour]") {
     Ctl c;
     c.n.on_reply(*c.snap, 0, ip("198.51.100.7"), mac_of(0, 7), c.now);
     CHECK_FALSE(c.resolved("198.51.100.7"));
@@ -128,10 +124,8 @@ TEST_CASE(
     CHECK(c.sent.empty());
 }
 
-TEST_CASE(
-    "neighbour: own addresses, VIPs, broadcast, network and off-link "
-    "senders are refused",
-    "[neighbour]") {
+TEST_CASE("neighbour: own addresses, VIPs, broadcast, network and off-link senders are refused",
+          "[neighbour]") {
     Ctl c;
     for (const char* a : {"198.51.100.1", "198.51.100.10", "198.51.100.11", "198.51.100.255",
                           "198.51.100.0", "10.10.0.9", "0.0.0.0", "224.0.0.1", "255.255.255.255"}) {
@@ -234,10 +228,8 @@ TEST_CASE("neighbour: unused learned entries are reclaimed, used ones refreshed"
     CHECK(c.table.find(ip("198.51.100.40")) < 0);
 }
 
-TEST_CASE(
-    "neighbour: 10 000 distinct senders stay bounded; new clients and "
-    "reals still resolve",
-    "[neighbour]") {
+TEST_CASE("neighbour: 10 000 distinct senders stay bounded; new clients and reals still resolve",
+          "[neighbour]") {
     Ctl c(R"(
 eal = ["-l", "0-1"];
 workers = [1];
