@@ -24,10 +24,6 @@ namespace lb::ctl {
 
 namespace {
 
-constexpr uint64_t kProbeInterval = 1000;   // ms between ARP requests for one address
-constexpr uint64_t kRefreshAfter = 20'000;  // ms: start re-confirming a learned neighbour
-constexpr uint64_t kStaleAfter = 30'000;    // ms: unconfirmed neighbour is no longer used
-
 uint64_t now_ms() {
     using namespace std::chrono;
     return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
@@ -57,27 +53,29 @@ Control::Control(Config cfg, Runtime rt)
     for (dp::Worker* w : rt_.workers) {
         w->overload = overload_.get();
     }
+    rt_.neigh->set_qsbr(rt_.qsbr);
+    neighbours_ = std::make_unique<Neighbours>(
+        *rt_.neigh, [this](uint16_t port, rte_be32_t target, const rte_ether_addr* to) {
+            send_arp_request(port, target, to);
+        });
     set_static_neighbours();
 }
 
 void Control::set_static_neighbours() {
+    std::vector<Neighbours::Static> list;
     for (const NeighbourConf& n : cfg_.neighbours) {
-        rte_ether_addr mac;
-        std::memcpy(mac.addr_bytes, n.mac.data(), 6);
-        const rte_be32_t ip = rte_cpu_to_be_32(n.addr);
-        uint16_t port = 0;
+        Neighbours::Static st{};
+        std::memcpy(st.mac.addr_bytes, n.mac.data(), 6);
+        st.ip = rte_cpu_to_be_32(n.addr);
         for (const InterfaceConf& i : cfg_.interfaces) {
             const uint32_t m = i.prefix_len == 0 ? 0 : ~uint32_t(0) << (32 - i.prefix_len);
             if ((n.addr & m) == (i.addr & m)) {
-                port = i.port;
+                st.port = i.port;
             }
         }
-        rt_.neigh->set(ip, mac, port, dp::NeighState::Static);
-        NeighInfo& ni = neigh_info_[ip];
-        ni.port = port;
-        ni.is_static = true;
-        ni.resolved = true;
+        list.push_back(st);
     }
+    neighbours_->set_statics(list);
 }
 
 Control::~Control() {
@@ -222,23 +220,7 @@ void Control::publish() {
     }
     // Reals and gateways are resolved ahead of traffic.
     const uint64_t now = now_ms();
-    for (const dp::Service& s : snap->services) {
-        for (const dp::Real& r : s.reals) {
-            if (const dp::Route* rt = snap->route(r.addr)) {
-                const rte_be32_t nh = rt->gateway != 0 ? rt->gateway : r.addr;
-                NeighInfo& n = neigh_info_[nh];
-                n.port = rt->port;
-                n.wanted = true;
-            }
-        }
-    }
-    for (const dp::Route& r : snap->routes) {
-        if (r.gateway != 0) {
-            NeighInfo& n = neigh_info_[r.gateway];
-            n.port = r.port;
-            n.wanted = true;
-        }
-    }
+    neighbours_->want(*snap, now);
     const dp::Snapshot* old = rt_.snapshot->exchange(snap.release(), std::memory_order_release);
     if (old != nullptr) {
         // Every worker passes a quiescent state once per loop turn: after this no worker holds
@@ -250,7 +232,7 @@ void Control::publish() {
     neighbour_tick(now);
 }
 
-void Control::send_arp_request(uint16_t port, rte_be32_t target) {
+void Control::send_arp_request(uint16_t port, rte_be32_t target, const rte_ether_addr* to) {
     const dp::Snapshot* snap = rt_.snapshot->load(std::memory_order_acquire);
     const dp::Interface* ifc = snap != nullptr ? snap->interface_of(port) : nullptr;
     if (ifc == nullptr || rt_.ctl_tx.empty()) {
@@ -268,7 +250,11 @@ void Control::send_arp_request(uint16_t port, rte_be32_t target) {
         return;
     }
     std::memset(f, 0, kLen);
-    std::memset(f, 0xff, 6);
+    if (to != nullptr) {
+        std::memcpy(f, to->addr_bytes, 6);
+    } else {
+        std::memset(f, 0xff, 6);
+    }
     std::memcpy(f + 6, ifc->mac.addr_bytes, 6);
     f[12] = 0x08;
     f[13] = 0x06;
@@ -280,6 +266,9 @@ void Control::send_arp_request(uint16_t port, rte_be32_t target) {
     a[7] = 1;  // request
     std::memcpy(a + 8, ifc->mac.addr_bytes, 6);
     std::memcpy(a + 14, &ifc->addr, 4);
+    if (to != nullptr) {
+        std::memcpy(a + 18, to->addr_bytes, 6);
+    }
     std::memcpy(a + 24, &target, 4);
     m->port = port;
     if (rte_ring_sp_enqueue(rt_.ctl_tx[0], m) != 0) {
@@ -287,69 +276,30 @@ void Control::send_arp_request(uint16_t port, rte_be32_t target) {
     }
 }
 
-void Control::probe(rte_be32_t ip, NeighInfo& n, uint64_t now) {
-    if (n.probed_ms != 0 && now - n.probed_ms < kProbeInterval) {
-        return;
-    }
-    n.probed_ms = now;
-    send_arp_request(n.port, ip);
-}
-
 void Control::drain_slow(uint64_t now) {
+    const dp::Snapshot* snap = rt_.snapshot->load(std::memory_order_acquire);
     dp::SlowMsg msgs[64];
     for (rte_ring* r : rt_.slow_rings) {
         unsigned n;
         while ((n = rte_ring_sc_dequeue_burst_elem(r, msgs, sizeof(dp::SlowMsg), 64, nullptr)) !=
                0) {
-            for (unsigned i = 0; i < n; ++i) {
+            for (unsigned i = 0; i < n && snap != nullptr; ++i) {
                 const dp::SlowMsg& m = msgs[i];
-                NeighInfo& ni = neigh_info_[m.ip];
-                if (ni.is_static) {
-                    continue;
-                }
+                rte_ether_addr mac;
+                std::memcpy(mac.addr_bytes, m.mac, 6);
                 if (m.type == dp::SlowMsg::Learn) {
-                    rte_ether_addr mac;
-                    std::memcpy(mac.addr_bytes, m.mac, 6);
-                    if (!ni.resolved) {
-                        log()->info("neighbour {} is at {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} "
-                                    "(port {})",
-                                    ip_text(m.ip), m.mac[0], m.mac[1], m.mac[2], m.mac[3],
-                                    m.mac[4], m.mac[5], m.port);
-                    }
-                    ni.port = m.port;
-                    ni.confirmed_ms = now;
-                    ni.resolved = true;
-                    if (!rt_.neigh->set(m.ip, mac, m.port, dp::NeighState::Reachable)) {
-                        log()->warn("neighbour table full: cannot add {}", ip_text(m.ip));
-                    }
+                    neighbours_->on_request(*snap, m.port, m.ip, mac, now);
+                } else if (m.type == dp::SlowMsg::Reply) {
+                    neighbours_->on_reply(*snap, m.port, m.ip, mac, now);
                 } else if (m.type == dp::SlowMsg::Resolve) {
-                    ni.port = m.port;
-                    probe(m.ip, ni, now);
+                    neighbours_->on_resolve(*snap, m.port, m.ip, now);
                 }
             }
         }
     }
 }
 
-void Control::neighbour_tick(uint64_t now) {
-    for (auto& [ip, n] : neigh_info_) {
-        if (n.is_static) {
-            continue;
-        }
-        if (n.resolved) {
-            const uint64_t age = now - n.confirmed_ms;
-            if (age >= kStaleAfter) {
-                n.resolved = false;
-                rt_.neigh->set_state(ip, dp::NeighState::Incomplete);
-                log()->info("neighbour {} stopped answering", ip_text(ip));
-            } else if (age >= kRefreshAfter) {
-                probe(ip, n, now);
-            }
-        } else if (n.wanted) {
-            probe(ip, n, now);
-        }
-    }
-}
+void Control::neighbour_tick(uint64_t now) { neighbours_->tick(now); }
 
 std::string Control::reload() {
     Config next;
@@ -445,6 +395,7 @@ void Control::refresh_metrics(uint64_t now) {
     x.reloads_ok = reloads_ok_;
     x.reloads_failed = reloads_failed_;
     x.last_reload_ok = last_reload_ok_;
+    x.neighbour_entries = neighbours_->entries();
     std::string text = render_metrics(status(), workers_status(), x);
     std::lock_guard<std::mutex> g(metrics_mu_);
     metrics_text_.swap(text);
@@ -838,6 +789,11 @@ Workers Control::workers_status() const {
                       {"resets_limited", c.resets_limited.get()},
                       {"tcp_probes", c.tcp_probes.get()},
                       {"tcp_refuted", c.tcp_refuted.get()}};
+        if (i == 0) {
+            for (auto& p : neighbours_->count_pairs()) {
+                s.counters.push_back(std::move(p));
+            }
+        }
         for (size_t d = 0; d < size_t(dp::Drop::Count); ++d) {
             s.drops.emplace_back(std::string(dp::kDropNames[d]), c.drops[d].get());
         }
@@ -1076,6 +1032,10 @@ std::string Control::counters_text() const {
     out << "redirected_out " << total(&WC::redirected_out) << "\n";
     out << "redirected_in " << total(&WC::redirected_in) << "\n";
     out << "consumed " << total(&WC::consumed) << "\n";
+    out << "neigh_entries " << neighbours_->entries() << "\n";
+    for (const auto& [name, value] : neighbours_->count_pairs()) {
+        out << name << " " << value << "\n";
+    }
     return out.str();
 }
 

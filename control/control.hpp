@@ -14,6 +14,7 @@
 
 #include "control/config.hpp"
 #include "control/metrics.hpp"
+#include "control/neighbours.hpp"
 #include "control/port_stats.hpp"
 #include "control/protocol.hpp"
 #include "control/snapshot_builder.hpp"
@@ -67,28 +68,22 @@ public:
 
     // The connection tables (lbctl -c), at most kMaxConnEntries entries.
     Connections connections();
+    // The workers' counters; worker 0's also carry the control thread's neighbour counts
+    // (neigh_*), so that totals and the metrics count them once.
     Workers workers_status() const;
+    const Neighbours& neighbours() const { return *neighbours_; }
     // Writes the running config to path ("" = the file lb was started with).
     std::string write_config(const std::string& path) const;
 
     Status status() const;
-    // Totals of the workers' counters, `name value` per line.
+    // Totals of the workers' counters and the neighbour counts, `name value` per line.
     std::string counters_text() const;
 
 private:
-    struct NeighInfo {
-        uint16_t port = 0;
-        uint64_t confirmed_ms = 0;
-        uint64_t probed_ms = 0;
-        bool is_static = false;
-        bool wanted = false;  // a real or a gateway: kept resolved even without traffic
-        bool resolved = false;
-    };
-
     void drain_slow(uint64_t now);
     void neighbour_tick(uint64_t now);
-    void probe(rte_be32_t ip, NeighInfo& n, uint64_t now);
-    void send_arp_request(uint16_t port, rte_be32_t target);
+    // Broadcast, or unicast to `to` (a verification probe).
+    void send_arp_request(uint16_t port, rte_be32_t target, const rte_ether_addr* to);
     Frame handle(const Frame& req);
 
     void set_static_neighbours();
@@ -148,7 +143,7 @@ private:
     uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
     bool last_reload_ok_ = true;
     uint64_t generation_ = 0;
-    std::map<rte_be32_t, NeighInfo> neigh_info_;
+    std::unique_ptr<Neighbours> neighbours_;
 };
 
 }  // namespace lb::ctl

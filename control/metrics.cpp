@@ -315,7 +315,8 @@ void render_services(Exposition& e, const Status& st) {
 }
 
 // Known "other" worker counters; any other name gets a generic HELP.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kCounterHelp = {{
+// The neigh_* counts are the control thread's (reported with worker 0).
+constexpr std::array<std::pair<std::string_view, std::string_view>, 23> kCounterHelp = {{
     {"arp_replies", "ARP replies sent for the director's addresses and VIPs."},
     {"icmp_echo_replies", "ICMP echo replies sent (ping of the director's addresses and VIPs)."},
     {"icmp_errors_translated", "ICMP errors about tracked connections forwarded, translated."},
@@ -330,6 +331,18 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kCounter
     {"resets_limited", "TCP segments of no connection dropped over the RST rate limit."},
     {"tcp_probes", "Probes sent to see whether a RST or a client's FIN was taken."},
     {"tcp_refuted", "RSTs and FINs not taken by their receiver: the connection was kept."},
+    {"neigh_learned", "Neighbour entries created from ARP requests or answers to lb's probes."},
+    {"neigh_mac_changes", "Neighbour MAC changes, each confirmed by lb's own ARP probe."},
+    {"neigh_claims_refused",
+     "ARP replies or requests naming another MAC for a known neighbour, refused (verified)."},
+    {"neigh_unsolicited", "ARP replies lb did not ask for, ignored."},
+    {"neigh_refused_senders",
+     "ARP from lb's own addresses, VIPs, broadcast, network or off-link senders, ignored."},
+    {"neigh_reclaimed", "Neighbour entries removed: unused, or no answer to lb's probes."},
+    {"neigh_evicted", "Unused neighbour entries removed to make room for new ones."},
+    {"neigh_full", "Neighbour entries that could not be created (table full)."},
+    {"neigh_probes_sent", "ARP requests lb sent to resolve or verify neighbours."},
+    {"neigh_probes_limited", "ARP probes postponed by the probe rate limit (100 a second)."},
 }};
 
 std::string metric_name_part(std::string_view s) {
@@ -521,6 +534,10 @@ std::string render_metrics(const Status& st, const Workers& ws, const MetricsExt
     e.single("lb_config_last_reload_successful", kGauge,
              "0 while the latest config reload failed, else 1.",
              uint64_t(x.last_reload_ok ? 1 : 0));
+    e.single("lb_neighbour_entries", kGauge,
+             "Neighbour (ARP) table entries: reals' next hops, gateways, statics and on-link "
+             "hosts lb resolved or was asked by.",
+             x.neighbour_entries);
 
     e.family("lb_timeout_seconds", kGauge,
              "Connection idle timeouts in seconds (ipvsadm --set): tcp, tcpfin, udp.");

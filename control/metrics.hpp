@@ -20,6 +20,7 @@ struct MetricsExtra {
     uint64_t reloads_ok = 0;           // config reloads (SIGHUP, lbctl) that took effect
     uint64_t reloads_failed = 0;       // config reloads refused (the running config stayed)
     bool last_reload_ok = true;        // false while the latest reload attempt failed
+    uint64_t neighbour_entries = 0;    // live neighbour table entries
 };
 
 // The whole exposition: HELP and TYPE once per metric family, then its samples. Families of

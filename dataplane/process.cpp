@@ -615,8 +615,10 @@ void Worker::handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexc
     const rte_be32_t sender = it.p.src, target = it.p.dst;
     const bool sender_on_link = sender != 0 && (sender & ifc.mask) == (ifc.addr & ifc.mask);
     const bool for_us = snap.is_local(target) || snap.is_vip(target);
+    // Never an entry for one of our own addresses or VIPs, whoever claims it.
+    const bool sender_ours = snap.is_local(sender) || snap.is_vip(sender);
     if (op == 1 && for_us) {
-        if (sender_on_link) {
+        if (sender_on_link && !sender_ours) {
             slow_msg(SlowMsg::Learn, m->port, sender, a + 8);
         }
         // Turn the request into the reply, in place.
@@ -630,11 +632,16 @@ void Worker::handle_arp(const Snapshot& snap, rte_mbuf* m, const Item& it) noexc
         stage(m->port, m);
         return;
     }
-    if (op == 2 && target == ifc.addr && sender_on_link) {
-        slow_msg(SlowMsg::Learn, m->port, sender, a + 8);
-        counters.consumed.add(1);
-        rte_pktmbuf_free(m);
-        return;
+    if (op == 2 && target == ifc.addr && sender != 0 && !sender_ours) {
+        // Control decides: an answer to its own probe, or a claim it refuses (and reports). One
+        // from off-link can only be a claim (a known neighbour's address seen on the wrong
+        // port): reported, and ignored here.
+        slow_msg(SlowMsg::Reply, m->port, sender, a + 8);
+        if (sender_on_link) {
+            counters.consumed.add(1);
+            rte_pktmbuf_free(m);
+            return;
+        }
     }
     drop(m, Drop::ArpIgnored);
 }

@@ -22,9 +22,11 @@ struct rte_rcu_qsbr;
 
 namespace lb::dp {
 
-// Worker -> control messages (16-byte ring elements).
+// Worker -> control messages (16-byte ring elements). Learn: the on-link sender of an ARP
+// request for one of our addresses or VIPs; Reply: the sender of an ARP reply to our interface
+// address (control takes it only if it answers its own probe); Resolve: a next hop we need.
 struct SlowMsg {
-    enum Type : uint8_t { Learn = 1, Resolve = 2 };
+    enum Type : uint8_t { Learn = 1, Resolve = 2, Reply = 3 };
     uint8_t type = 0;
     uint8_t port = 0;
     uint8_t mac[6] = {};

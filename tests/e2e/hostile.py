@@ -20,6 +20,10 @@
                                                 N spoofed TCP SYNs to VIP:PORT from random
                                                 sources in --net, paced over S seconds
   hostile.py udpburst --iface ... --count N     N UDP datagrams to VIP:PORT as fast as possible
+  hostile.py arp --iface ... --net N --count C  forged ARP from C distinct sources of --net: a
+                                                reply to lb's address and a request for the
+                                                VIP from each (random MACs); or with --claim IP
+                                                --claim-mac M, one reply saying IP is at M
   hostile.py legit --host H --count N --deadline S
                                                 up to N sequential GET / (one connection each,
                                                 no retry), stops at the deadline; the ones not
@@ -584,6 +588,39 @@ def cmd_flood(a):
     return 0
 
 
+def arp_frame(eth_dst, sha, op, spa, tha, tpa):
+    return (eth_dst + sha + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + sha +
+            socket.inet_aton(spa) + tha + socket.inet_aton(tpa)).ljust(60, b"\0")
+
+
+def cmd_arp(a):
+    lb_mac = mac_bytes(a.dst_mac)
+    s = raw_socket(a.iface)
+    frames = []
+    if a.claim:
+        frames.append(arp_frame(lb_mac, mac_bytes(a.claim_mac), 2, a.claim, lb_mac, a.lb_ip))
+    else:
+        net, plen = a.net.split("/")
+        base = struct.unpack("!I", socket.inet_aton(net))[0]
+        rnd = random.Random(a.seed)
+        for i in range(a.count):
+            src = socket.inet_ntoa(struct.pack("!I", base + a.offset + i))
+            sha = bytes([0x02, 0xee]) + rnd.getrandbits(32).to_bytes(4, "big")
+            frames.append(arp_frame(lb_mac, sha, 2, src, lb_mac, a.lb_ip))
+            frames.append(arp_frame(b"\xff" * 6, sha, 1, src, b"\0" * 6, a.vip))
+    t0 = time.monotonic()
+    sent = 0
+    batch = max(1, len(frames) // max(1, int(a.duration * 100)))  # ~100 batches a second
+    for i in range(0, len(frames), batch):
+        sent += sum(1 for f in frames[i:i + batch] if send_frame(s, f))
+        d = t0 + a.duration * (i + batch) / len(frames) - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+    print("arp frames=%d sent=%d in %.2fs" % (len(frames), sent, time.monotonic() - t0),
+          flush=True)
+    return 0 if sent == len(frames) else 1
+
+
 def cmd_udpburst(a):
     eth = mac_bytes(a.dst_mac) + mac_bytes(a.src_mac) + b"\x08\x00"
     frames = []
@@ -854,6 +891,19 @@ def main():
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=1)
 
+    p = sub.add_parser("arp")
+    p.add_argument("--iface", default="eth0")
+    p.add_argument("--dst-mac", required=True, help="lb's MAC on this side")
+    p.add_argument("--lb-ip", required=True, help="lb's address on this side")
+    p.add_argument("--vip", default="198.51.100.10")
+    p.add_argument("--net", default="198.50.0.0/15")
+    p.add_argument("--offset", type=int, default=256, help="first source: --net + offset")
+    p.add_argument("--count", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=float, default=0.0, help="spread over this many seconds")
+    p.add_argument("--claim", help="one reply claiming this address instead of the flood")
+    p.add_argument("--claim-mac", default="02:de:ad:be:ef:01")
+
     p = sub.add_parser("udpburst")
     l2(p)
     p.add_argument("--vip", required=True)
@@ -899,7 +949,7 @@ def main():
 
     a = ap.parse_args()
     fn = {"catalogue": cmd_catalogue, "drops": cmd_drops, "frag": cmd_frag, "orphan": cmd_orphan,
-          "flood": cmd_flood, "udpburst": cmd_udpburst, "legit": cmd_legit,
+          "flood": cmd_flood, "udpburst": cmd_udpburst, "arp": cmd_arp, "legit": cmd_legit,
           "slowget": cmd_slowget, "idle": cmd_idle, "hold": cmd_hold, "spoof": cmd_spoof}[a.cmd]
     return fn(a)
 

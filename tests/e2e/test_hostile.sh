@@ -47,6 +47,20 @@
 #                 2 MB upload's DF segments get ICMP fragmentation-needed, the client learns
 #                 `mtu 1400` for the VIP and the upload completes (-pmtu); 1500-byte UDP
 #                 datagrams without DF are fragmented by lb and answered (-fragments)
+#   neigh-*       the neighbour table under forged ARP (lb's outside port reloaded as a /15 for
+#                 it, so that the sources are on-link; restored after):
+#     -flood      10000 forged ARP replies to lb's address and 10000 requests for the VIP from
+#                 10000 distinct on-link sources (random MACs): the table stays bounded
+#                 (lb_neighbour_entries <= 4200), the replies are ignored as unsolicited
+#                 (neigh_unsolicited >= 8000: over 2 s, a few may be lost in the ports' rings),
+#                 lb sends fewer than 1000 ARP requests (neigh_probes_sent)
+#     -new-client a new address on the client (198.51.100.78) is served right after the flood
+#     -new-real   a real added then with lbctl -a (10.10.0.4, a second address and web server
+#                 in rs1's namespace) is served: 6 requests all succeed, rs3 among them
+#     -hijack     one forged reply claiming rs1's address from the client segment and one from
+#                 rs2 on the real segment (an unknown MAC): 20 requests then all succeed, lb's
+#                 MAC for rs1 is unchanged (neigh_mac_changes +0), the claims are counted
+#                 (neigh_claims_refused +2 or more) and logged ("neighbour 10.10.0.2: refused")
 #   ctl-*         the control plane under hostile files and clients (lb runs with
 #                 `control.metrics = "127.0.0.1:9109"`):
 #     -fifo-sighup  the config file replaced by a FIFO nobody writes to, then SIGHUP: lbctl -L -n
@@ -81,6 +95,7 @@
 # usage: tests/e2e/test_hostile.sh [--workers 1|2|1,2] [--keep-tmp]
 # env: LB_BUILD_DIR (default build): where lb/lb and tools/lbctl are.
 #      LB_HOSTILE_ONLY=ctl: only start, the ctl-* checks and sigterm (about 30 s per run);
+#      LB_HOSTILE_ONLY=neigh: only start, the neigh-* checks and sigterm;
 #      LB_HOSTILE_ONLY=tcp: only start, catalogue-*, tcp-spoof-* and fault-kill9-*.
 #
 # Prints `PASS name` or `FAIL name: why` per check and ends with `N passed, N failed`.
@@ -94,9 +109,9 @@ source "$HERE/lib.sh"
 suite_args "$@"
 ONLY=${LB_HOSTILE_ONLY:-}
 case "$ONLY" in
-"" | ctl | tcp) ;;
+"" | ctl | neigh | tcp) ;;
 *)
-    echo "LB_HOSTILE_ONLY=$ONLY: only ctl and tcp are known" >&2
+    echo "LB_HOSTILE_ONLY=$ONLY: only ctl, neigh and tcp are known" >&2
     exit 2
     ;;
 esac
@@ -281,6 +296,110 @@ warm() {
 }
 
 # ---- checks -----------------------------------------------------------------------------------
+
+# metric NAME: a sample of lb's Prometheus endpoint ("?" if none).
+metric() {
+    ip netns exec "$LAB_NS_DIR" curl -s --max-time 2 "http://$METRICS/metrics" 2>/dev/null |
+        awk -v n="$1" '$1 == n {print $2; f = 1} END {if (!f) print "?"}'
+}
+
+NEIGH_NET=198.50.0.0/15  # lb's outside port as a /15 for neigh-*: 198.50.0.0 - 198.51.255.255
+NEIGH_CLIENT=198.51.100.78
+NEIGH_REAL=10.10.0.4
+
+check_neigh() {
+    local out rc i
+    workers_json "$DIR/neigh-before.json"
+    sed -i "s#\"$LAB_DIR_EXT_IP/24\"#\"$LAB_DIR_EXT_IP/15\"#" "$CONF"
+    if ! grep -q "\"$LAB_DIR_EXT_IP/15\"" "$CONF" ||
+        ! lab_lbctl "$SOCK" --reload >"$DIR/neigh-reload.log" 2>&1; then
+        for i in flood new-client new-real hijack; do
+            fail "$P/neigh-$i" "could not reload with a /15: $(oneline "$(cat "$DIR/neigh-reload.log")")"
+        done
+        return
+    fi
+    out=$(lab_client timeout 60 "$LAB_PY" "$HPY" arp --dst-mac "$LB_EXT_MAC" \
+        --lb-ip "$LAB_DIR_EXT_IP" --vip "$LAB_VIP" --net "$NEIGH_NET" --count 10000 --duration 2 2>&1)
+    note "$out"
+    sleep 2  # the control thread drains the learn messages; the metrics refresh once a second
+    local entries
+    entries=$(metric lb_neighbour_entries)
+    workers_json "$DIR/neigh-flood.json"
+    local unsol probes evicted
+    unsol=$(delta "$DIR/neigh-before.json" "$DIR/neigh-flood.json" counters.neigh_unsolicited)
+    probes=$(delta "$DIR/neigh-before.json" "$DIR/neigh-flood.json" counters.neigh_probes_sent)
+    evicted=$(delta "$DIR/neigh-before.json" "$DIR/neigh-flood.json" counters.neigh_evicted)
+    note "neighbour entries $entries after the flood; unsolicited +$unsol, evicted +$evicted," \
+        "probes sent +$probes, learned" \
+        "+$(delta "$DIR/neigh-before.json" "$DIR/neigh-flood.json" counters.neigh_learned)," \
+        "port rx_lost +$(delta "$DIR/neigh-before.json" "$DIR/neigh-flood.json" port.rx_lost)," \
+        "drop.slow_path_full +$(delta "$DIR/neigh-before.json" "$DIR/neigh-flood.json" \
+            drops.slow_path_full)"
+    if [ "$entries" != "?" ] && [ "$entries" -le 4200 ] && [ "$unsol" -ge 8000 ] &&
+        [ "$probes" -lt 1000 ]; then pass "$P/neigh-flood"; else
+        fail "$P/neigh-flood" "entries $entries (<= 4200), unsolicited +$unsol (>= 8000)," \
+            "probes +$probes (< 1000); $(oneline "$out")"
+    fi
+
+    # A new client right after the flood.
+    ip -n "$LAB_NS_CLIENT" addr add "$NEIGH_CLIENT/24" dev eth0
+    out=$(lab_client curl -s --max-time 5 --interface "$NEIGH_CLIENT" "http://$LAB_VIP/" 2>&1)
+    if grep -q 'it works' <<<"$out"; then pass "$P/neigh-new-client"; else
+        fail "$P/neigh-new-client" "GET from $NEIGH_CLIENT: $(oneline "$out")"
+    fi
+    ip -n "$LAB_NS_CLIENT" addr del "$NEIGH_CLIENT/24" dev eth0
+
+    # A real added with lbctl -a: a second address and web server in rs1's namespace.
+    ip -n "$LAB_NS_RS1" addr add "$NEIGH_REAL/24" dev eth0
+    ip netns exec "$LAB_NS_RS1" "$LAB_PY" "$LAB_E2E_DIR/httpd.py" --name rs3 --addr "$NEIGH_REAL" \
+        --port "$LAB_HTTP_PORT" >"$DIR/httpd-rs3.log" 2>&1 9>&- &
+    local rs3_pid=$!
+    BG_PIDS+=("$rs3_pid")
+    for i in $(seq 1 50); do
+        ip netns exec "$LAB_NS_RS1" curl -s --max-time 1 -o /dev/null "http://$NEIGH_REAL/" && break
+        sleep 0.1
+    done
+    out=$(lab_lbctl "$SOCK" -a -t "$LAB_VIP:80" -r "$NEIGH_REAL:$LAB_HTTP_PORT" -m -w 1 2>&1) &&
+        out=$(lab_client timeout 30 "$LAB_PY" "$HPY" legit --host "$LAB_VIP" --count 6 \
+            --deadline 20 --timeout 3 2>&1) && rc=0 || rc=$?
+    if [ "$rc" -eq 0 ] && grep -q 'rs3:' <<<"$out"; then pass "$P/neigh-new-real"; else
+        fail "$P/neigh-new-real" "$(oneline "$out")"
+    fi
+    note "new real: $(head -n 1 <<<"$out")"
+    lab_lbctl "$SOCK" -d -t "$LAB_VIP:80" -r "$NEIGH_REAL:$LAB_HTTP_PORT" >/dev/null 2>&1 ||
+        note "could not delete the added real"
+    kill "$rs3_pid" 2>/dev/null
+    wait "$rs3_pid" 2>/dev/null
+    ip -n "$LAB_NS_RS1" addr del "$NEIGH_REAL/24" dev eth0
+
+    # The hijack: rs1's address claimed from the client segment and from rs2.
+    workers_json "$DIR/neigh-hijack0.json"
+    local rs2_mac out1 out2
+    rs2_mac=$(mac_of "$LAB_NS_RS2" eth0)
+    out1=$(lab_client timeout 10 "$LAB_PY" "$HPY" arp --dst-mac "$LB_EXT_MAC" \
+        --lb-ip "$LAB_DIR_EXT_IP" --claim "$LAB_RS1_IP" --claim-mac "$CLIENT_MAC" 2>&1)
+    out2=$(ip netns exec "$LAB_NS_RS2" timeout 10 "$LAB_PY" "$HPY" arp --dst-mac "$LB_INT_MAC" \
+        --lb-ip "$LAB_DIR_INT_IP" --claim "$LAB_RS1_IP" --claim-mac 02:de:ad:be:ef:01 2>&1)
+    out=$(lab_client timeout 40 "$LAB_PY" "$HPY" legit --host "$LAB_VIP" --count 20 \
+        --deadline 30 --timeout 3 2>&1) && rc=0 || rc=$?
+    workers_json "$DIR/neigh-hijack1.json"
+    local refused changes logged
+    refused=$(delta "$DIR/neigh-hijack0.json" "$DIR/neigh-hijack1.json" \
+        counters.neigh_claims_refused)
+    changes=$(delta "$DIR/neigh-hijack0.json" "$DIR/neigh-hijack1.json" counters.neigh_mac_changes)
+    logged=$(grep -c "neighbour $LAB_RS1_IP: refused" "$LOG")
+    note "hijack: $(head -n 1 <<<"$out"); claims refused +$refused, MAC changes +$changes," \
+        "log lines $logged (rs2 is at $rs2_mac)"
+    if [ "$rc" -eq 0 ] && [ "$refused" -ge 2 ] && [ "$changes" -eq 0 ] && [ "$logged" -ge 1 ]; then
+        pass "$P/neigh-hijack"
+    else
+        fail "$P/neigh-hijack" "$(oneline "$out"); claims refused +$refused (>= 2), MAC" \
+            "changes +$changes (0), log lines $logged (>= 1); $(oneline "$out1 $out2")"
+    fi
+
+    sed -i "s#\"$LAB_DIR_EXT_IP/15\"#\"$LAB_DIR_EXT_IP/24\"#" "$CONF"
+    lab_lbctl "$SOCK" --reload >/dev/null 2>&1 || note "could not reload the original config"
+}
 
 check_catalogue() {
     local base_mb=$1 dl_log="$DIR/cat-download.log" dl_pid rc out
@@ -1194,6 +1313,7 @@ run_one() {  # run_one WORKERS
         flood-during flood-after flood-established flood-lbctl fault-real-download
         fault-real-other fault-real-weight0 fault-real-mbufs fault-txdown-nostall
         fault-txdown-counted fault-txdown-recovers nat-mtu-pmtu nat-mtu-fragments
+        neigh-flood neigh-new-client neigh-new-real neigh-hijack
         ctl-fifo-sighup ctl-fifo-reload ctl-zero-check ctl-metrics-idle ctl-socket-idle
         tcp-spoof-rst tcp-spoof-fin tcp-spoof-rst-syn fault-kill9-reset fault-kill9-restart
         fault-kill9-files fault-kill9-huge fault-mbufs-start fault-mbufs-survives
@@ -1233,11 +1353,15 @@ run_one() {  # run_one WORKERS
     note "idle: mbufs in use $base_mb of $(wj "$DIR/idle.json" mbufs_total), table capacity" \
         "$(wj "$DIR/idle.json" table_capacity)"
 
-    if [ "$ONLY" = ctl ]; then
+    if [ -n "$ONLY" ]; then
         t=$SECONDS
-        check_ctl_fifo
-        check_ctl_idle
-        note "ctl: $((SECONDS - t)) s"
+        if [ "$ONLY" = ctl ]; then
+            check_ctl_fifo
+            check_ctl_idle
+        else
+            check_neigh
+        fi
+        note "$ONLY: $((SECONDS - t)) s"
         lab_stop_lb 5
         if [ "$LAB_LB_STATUS" = 0 ]; then pass "$P/sigterm"; else
             fail "$P/sigterm" "lb exit status $LAB_LB_STATUS on SIGTERM"
@@ -1274,6 +1398,9 @@ run_one() {  # run_one WORKERS
     t=$SECONDS
     check_nat_mtu
     note "nat-mtu: $((SECONDS - t)) s"
+    t=$SECONDS
+    check_neigh
+    note "neigh: $((SECONDS - t)) s"
     t=$SECONDS
     check_ctl_fifo
     check_ctl_idle

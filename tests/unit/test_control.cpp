@@ -287,6 +287,14 @@ TEST_CASE("control: connection listing and worker counters", "[control]") {
     CHECK(ws.workers[0].lcore == 1);
     CHECK(ws.workers[0].conns_in_table == 2);
     CHECK(ws.workers[0].drops.size() == size_t(lb::dp::Drop::Count));
+    // The control thread's neighbour counts ride with worker 0 (lbctl --workers, metrics).
+    size_t neigh = 0;
+    for (const auto& [name, value] : ws.workers[0].counters) {
+        neigh += name.rfind("neigh_", 0) == 0;
+    }
+    CHECK(neigh == 10);
+    CHECK(h.ctl->counters_text().find("neigh_claims_refused 0\n") != std::string::npos);
+    CHECK(h.ctl->counters_text().find("neigh_entries ") != std::string::npos);
 }
 
 TEST_CASE("control: a VIP is never a real's address, by any path", "[control]") {

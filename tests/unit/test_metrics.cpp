@@ -180,6 +180,7 @@ MetricsExtra sample_extra() {
     x.reloads_ok = 3;
     x.reloads_failed = 1;
     x.last_reload_ok = false;
+    x.neighbour_entries = 5;
     return x;
 }
 
@@ -202,6 +203,7 @@ TEST_CASE("metrics: global, service and real lines", "[metrics]") {
              "lb_start_time_seconds 1700000000",
              "lb_uptime_seconds 12.5",
              "lb_snapshot_generation 7",
+             "lb_neighbour_entries 5",
              "lb_config_reloads_total{result=\"ok\"} 3",
              "lb_config_reloads_total{result=\"failed\"} 1",
              "lb_config_last_reload_successful 0",
@@ -293,6 +295,24 @@ TEST_CASE("metrics: worker lines, escaping, totals", "[metrics]") {
     }
     // A worker without a counter has no sample for it.
     CHECK(t.find(R"(lb_worker_new_thing_total{worker="1"})") == std::string::npos);
+}
+
+TEST_CASE("metrics: the control thread's neighbour counts have their own HELP", "[metrics]") {
+    Workers ws = sample_workers();
+    ws.workers[0].counters.push_back({"neigh_claims_refused", 2});
+    ws.workers[0].counters.push_back({"neigh_mac_changes", 1});
+    const std::string t = render_metrics(sample_status(), ws, sample_extra());
+    check_well_formed(t);
+    for (const char* l : {
+             R"(lb_worker_neigh_claims_refused_total{worker="1"} 2)",
+             R"(lb_worker_neigh_mac_changes_total{worker="1"} 1)",
+             "# HELP lb_worker_neigh_mac_changes_total Neighbour MAC changes, each confirmed by "
+             "lb's own ARP probe.",
+             "# TYPE lb_neighbour_entries gauge",
+         }) {
+        INFO(l);
+        CHECK(has_line(t, l));
+    }
 }
 
 TEST_CASE("metrics: odd counter names and empty input", "[metrics]") {
