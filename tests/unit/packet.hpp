@@ -21,6 +21,10 @@ inline uint32_t ip(const char* s) {
 
 // The big-endian 16-bit field at off.
 inline uint16_t be16_at(const Bytes& b, size_t off) { return uint16_t(b[off] << 8 | b[off + 1]); }
+inline uint32_t be32_at(const Bytes& b, size_t off) {
+    return uint32_t(b[off]) << 24 | uint32_t(b[off + 1]) << 16 | uint32_t(b[off + 2]) << 8 |
+           b[off + 3];
+}
 
 struct Mac {
     uint8_t b[6];

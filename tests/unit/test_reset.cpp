@@ -27,11 +27,6 @@ services = (
 )";
 }
 
-uint32_t be32_at(const Bytes& b, size_t off) {
-    return uint32_t(b[off]) << 24 | uint32_t(b[off + 1]) << 16 | uint32_t(b[off + 2]) << 8 |
-           b[off + 3];
-}
-
 // The TCP segment in frame f is a valid RST from src:sport to dst:dport; returns its flags.
 uint8_t check_rst(const Bytes& f, const char* src, uint16_t sport, const char* dst,
                   uint16_t dport) {

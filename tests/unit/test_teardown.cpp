@@ -30,11 +30,6 @@ services = (
 )";
 }
 
-uint32_t be32_at(const Bytes& b, size_t off) {
-    return uint32_t(b[off]) << 24 | uint32_t(b[off + 1]) << 16 | uint32_t(b[off + 2]) << 8 |
-           b[off + 3];
-}
-
 constexpr uint8_t SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04, PSH = 0x08;
 constexpr uint32_t kNow = 1000;
 
