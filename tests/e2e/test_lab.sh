@@ -246,6 +246,7 @@ run_one() {  # run_one MODE WORKERS
     [ "$mode" = tun ] && checks+=(pmtu)
     checks+=(concurrent lbctl-list stats-tcp stats-udp)
     [ "$mode" = tun ] && checks+=(decap-counters)
+    [ "$mode" = dr ] && [ "$DIRECTOR" = lb ] && checks+=(arp-hijack)
     checks+=(sigterm no-leftovers)
     fail_rest() {  # every check from $1 on fails with reason $2
         local on=0 c
@@ -462,6 +463,38 @@ run_one() {  # run_one MODE WORKERS
             fail "$p/decap-counters" "the reals' decapsulators counted: received $rcv" \
                 "delivered $dl not_for_us $nfu fragment $fr bad_outer $bo bad_inner $bi" \
                 "write_errors $we (expected delivered > 0, the rest 0)"
+        fi
+    fi
+
+    # (5c) dr: the client and the reals share the segment. An ARP reply from the client claiming
+    # rs1's address (the hijack that sent rs1's share of new connections to the claimant) is
+    # refused, logged and counted, and 20 requests all succeed.
+    if [ "$mode" = dr ] && [ "$DIRECTOR" = lb ]; then
+        local w0 w1 claim cl_mac lb_mac refused changes logged
+        cl_mac=$(ip -n "$LAB_NS_CLIENT" -br link show eth0 | awk '{print $3}')
+        lb_mac=$(ip -n "$LAB_NS_DIR" -br link show lb-ext | awk '{print $3}')
+        w0=$(lab_lbctl "$sock" --workers --json 2>&1)
+        claim=$(lab_client timeout 10 "$LAB_PY" "$LAB_E2E_DIR/hostile.py" arp --dst-mac "$lb_mac" \
+            --lb-ip "$LAB_DIR_EXT_IP" --claim "$LAB_RS1_IP" --claim-mac "$cl_mac" 2>&1)
+        out=$(lab_client timeout 40 "$LAB_PY" "$LAB_E2E_DIR/hostile.py" legit --host "$LAB_VIP" \
+            --count 20 --deadline 30 --timeout 3 2>&1) && rc=0 || rc=$?
+        w1=$(lab_lbctl "$sock" --workers --json 2>&1)
+        local count_py='
+import json, sys
+a, b, k = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+n = lambda w: sum(x.get("counters", {}).get(k, 0) for x in w["workers"])
+print(n(b) - n(a))'
+        refused=$($LAB_PY -c "$count_py" "$w0" "$w1" neigh_claims_refused 2>&1)
+        changes=$($LAB_PY -c "$count_py" "$w0" "$w1" neigh_mac_changes 2>&1)
+        logged=$(grep -c "neighbour $LAB_RS1_IP: refused" "$log")
+        note "forged ARP reply for rs1 from the client: $(head -n 1 <<<"$out"); claims refused" \
+            "+$refused, MAC changes +$changes, log lines $logged"
+        if [ $rc -eq 0 ] && [ "$refused" -ge 1 ] 2>/dev/null && [ "$changes" = 0 ] &&
+            [ "$logged" -ge 1 ]; then
+            pass "$p/arp-hijack"
+        else
+            fail "$p/arp-hijack" "$(oneline "$out"); claims refused +$refused (>= 1), MAC changes" \
+                "+$changes (0), log lines $logged (>= 1); $(oneline "$claim")"
         fi
     fi
 
