@@ -49,6 +49,12 @@ TcpState tcp_next_state(TcpState s, Dir dir, uint8_t tcp_flags) noexcept;
 
 // The same for tun and dr connections, where the director sees only the client's packets.
 TcpState tcp_next_state_input_only(TcpState s, uint8_t tcp_flags) noexcept;
+// Either, by what the director sees of the connection: both directions (NAT, or a real's
+// packet) or the client's only (tun, dr).
+inline TcpState tcp_next_state_seen(TcpState s, Dir dir, uint8_t tcp_flags,
+                                    bool both_ways) noexcept {
+    return both_ways ? tcp_next_state(s, dir, tcp_flags) : tcp_next_state_input_only(s, tcp_flags);
+}
 
 struct FlowKey {
     rte_be32_t src = 0, dst = 0;

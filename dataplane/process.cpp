@@ -213,7 +213,8 @@ inline void Worker::track(const Snapshot& snap, Conn& c, const Parsed& p, Dir di
             [[unlikely]] {
             track_tcp(snap, c, p, dir, now, m);  // teardown.cpp: the claims and the pending states
         } else {
-            // tun and dr see the client's packets only.
+            // tun and dr see the client's packets only. (Written out: with tcp_next_state_seen
+            // here GCC made every established packet 31 instructions longer, est nat 617 -> 648.)
             const auto next = dir == Dir::Out || Forward(c.forward) == Forward::Nat
                                   ? tcp_next_state(s, dir, p.tcp_flags)
                                   : tcp_next_state_input_only(s, p.tcp_flags);
@@ -851,6 +852,21 @@ void Worker::write_tcp_segment(uint8_t* f, rte_be32_t src, rte_be16_t sport, rte
     sum = csum_partial(proto_len, sizeof(proto_len), sum);
     tcp->cksum = csum_full(tcp, sizeof(rte_tcp_hdr), sum);
     std::memset(f + kEth + kLen, 0, kMinFrame - kEth - kLen);  // Ethernet padding
+}
+
+void Worker::send_segment(const Snapshot& snap, rte_mempool* pool, rte_be32_t src,
+                          rte_be16_t sport, rte_be32_t dst, rte_be16_t dport, uint32_t seq,
+                          uint32_t ack, uint8_t flags) noexcept {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    uint8_t* f =
+        m != nullptr ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kMinFrame)) : nullptr;
+    if (f == nullptr) {
+        rte_pktmbuf_free(m);  // null-safe
+        counters.drops[size_t(Drop::NoMbuf)].add(1);
+        return;
+    }
+    write_tcp_segment(f, src, sport, dst, dport, seq, ack, flags);
+    send_ipv4(snap, m, dst);
 }
 
 bool Worker::send_reset(const Snapshot& snap, rte_mbuf* m, const Parsed& p, rte_be32_t src,

@@ -35,7 +35,6 @@ namespace lb::dp {
 
 namespace {
 
-constexpr uint16_t kMinFrame = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;  // 60: padded
 constexpr uint32_t kFinConfirmMs = 1000;  // the real's ACK of a client's FIN comes by then
 constexpr uint32_t kFinSettleMs = 1000;   // tun/dr: a SYN this long after a FIN is a new client
 
@@ -67,7 +66,7 @@ void Worker::track_tcp(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, 
         if (pending(s)) {
             s = TcpState::Established;  // set before sloppy_tcp was turned on
         }
-        next = both ? tcp_next_state(s, dir, fl) : tcp_next_state_input_only(s, fl);
+        next = tcp_next_state_seen(s, dir, fl, both);
     } else {
         const auto* th = reinterpret_cast<const rte_tcp_hdr*>(
             rte_pktmbuf_mtod(m, const uint8_t*) + p.l4_off);
@@ -86,15 +85,14 @@ void Worker::track_tcp(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, 
                    (fl & (kFin | kSyn)) == kFin) {
             next = teardown_claim(c, s, dir, fl, seq, ack, len, now, m->pool);
         } else if (!both && s == TcpState::Established && (fl & (kFin | kSyn)) == kFin) {
-            // tun/dr: the client's FIN, noted for what follows it.
-            fin_notes_[idx_of(c) & (kFinNotes - 1)] = {idx_of(c), seq + len + 1, now};
+            note_fin(c, seq, len, now);  // tun/dr: the client's FIN, for what follows it
             next = TcpState::FinWait;
         } else if (!both && s == TcpState::FinWait && (fl & (kFin | kSyn)) == 0 &&
                    fin_refuted(c, seq, len)) {
             next = TcpState::Established;  // the client talks on as if it never sent that FIN
             counters.tcp_refuted.add(1);
         } else {
-            next = both ? tcp_next_state(s, dir, fl) : tcp_next_state_input_only(s, fl);
+            next = tcp_next_state_seen(s, dir, fl, both);
         }
     }
     if (next != TcpState(c.state)) {
@@ -103,6 +101,10 @@ void Worker::track_tcp(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, 
 }
 
 uint32_t Worker::idx_of(const Conn& c) const noexcept { return uint32_t(&c - &conns.at(0)); }
+
+void Worker::note_fin(const Conn& c, uint32_t seq, uint32_t len, uint32_t now) noexcept {
+    fin_notes_[idx_of(c) & (kFinNotes - 1)] = {idx_of(c), seq + len + 1, now};
+}
 
 bool Worker::fin_refuted(const Conn& c, uint32_t seq, uint32_t len) const noexcept {
     // After its FIN a client sends no data, and its segments carry the sequence number right
@@ -127,8 +129,7 @@ TcpState Worker::teardown_claim(Conn& c, TcpState s, Dir dir, uint8_t flags, uin
                                 rte_mempool* pool) noexcept {
     const uint32_t idx = idx_of(c);
     if ((flags & kRst) == 0) {
-        // A NAT client's FIN: the real's ACK of the byte after it will confirm it.
-        fin_notes_[idx & (kFinNotes - 1)] = {idx, seq + len + 1, now};
+        note_fin(c, seq, len, now);  // a NAT client's FIN: the real's ACK will confirm it
         return TcpState::FinClient;
     }
     if (n_probes_ == probes_.size() || !take_reset_token()) {
@@ -171,21 +172,6 @@ TcpState Worker::teardown_answer(Conn& c, TcpState s, Dir dir, uint8_t flags, ui
         return TcpState::Established;
     }
     return s;
-}
-
-void Worker::send_segment(const Snapshot& snap, rte_mempool* pool, rte_be32_t src,
-                          rte_be16_t sport, rte_be32_t dst, rte_be16_t dport, uint32_t seq,
-                          uint32_t ack, uint8_t flags) noexcept {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool);
-    uint8_t* f =
-        m != nullptr ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kMinFrame)) : nullptr;
-    if (f == nullptr) {
-        rte_pktmbuf_free(m);  // null-safe
-        counters.drops[size_t(Drop::NoMbuf)].add(1);
-        return;
-    }
-    write_tcp_segment(f, src, sport, dst, dport, seq, ack, flags);
-    send_ipv4(snap, m, dst);
 }
 
 void Worker::send_probes(const Snapshot& snap) noexcept {

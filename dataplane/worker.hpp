@@ -320,6 +320,8 @@ private:
     // that moved c to FIN_WAIT.
     bool fin_refuted(const Conn& c, uint32_t seq, uint32_t len) const noexcept;
     uint32_t idx_of(const Conn& c) const noexcept;
+    // Notes a client's FIN of c (seq, len) in fin_notes_.
+    void note_fin(const Conn& c, uint32_t seq, uint32_t len, uint32_t now) noexcept;
     // The probe's acknowledgment number for c: a keyed hash of its client tuple, so that the
     // client's RST in answer (<SEQ=SEG.ACK>, RFC 793) proves that it came from the client.
     uint32_t probe_token(const Conn& c) const noexcept;
