@@ -1250,6 +1250,13 @@ std::string format_ipv4(uint32_t addr) {
            std::to_string((addr >> 8) & 0xff) + "." + std::to_string(addr & 0xff);
 }
 
+std::string format_mac(const uint8_t* m) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                  m[5]);
+    return buf;
+}
+
 Config parse_config(const std::string& text, const std::string& name) {
     return parse_text(text, name, {});
 }

@@ -107,5 +107,7 @@ std::string format_config(const Config& cfg);
 // Helpers shared with lbctl and tests. Both throw std::invalid_argument on bad input.
 uint32_t parse_ipv4(const std::string& s);
 std::string format_ipv4(uint32_t addr);
+// Six bytes as "02:00:5e:10:00:01".
+std::string format_mac(const uint8_t* mac);
 
 }  // namespace lb::ctl

@@ -26,12 +26,7 @@ std::string quoted(const std::string& s) {
     return out + "\"";
 }
 
-std::string mac_text(const Mac& m) {
-    char buf[18];
-    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
-                  m[5]);
-    return buf;
-}
+std::string mac_text(const Mac& m) { return format_mac(m.data()); }
 
 std::string ip_q(uint32_t a) { return quoted(format_ipv4(a)); }
 

@@ -18,6 +18,7 @@
 
 #include "control/config_source.hpp"
 #include "control/control_server.hpp"
+#include "control/log.hpp"
 #include "control/snapshot_builder.hpp"
 
 namespace lb::ctl {
@@ -28,13 +29,6 @@ uint64_t now_ms() {
     using namespace std::chrono;
     return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
 }
-
-std::shared_ptr<spdlog::logger> log() {
-    auto l = spdlog::get("control");
-    return l ? l : spdlog::default_logger();
-}
-
-std::string ip_text(rte_be32_t ip) { return format_ipv4(rte_be_to_cpu_32(ip)); }
 
 }  // namespace
 
@@ -163,7 +157,7 @@ void Control::retire_vips(dp::Snapshot& snap, uint64_t now) {
         const char* conflict =
             retired ? retired_conflict(cfg_, rte_be_to_cpu_32(it->first)) : nullptr;
         if (retired && (slots.empty() || conflict != nullptr)) {
-            log()->info("retired VIP {} is no longer answered: {}", ip_text(it->first),
+            control_log()->info("retired VIP {} is no longer answered: {}", ip_text(it->first),
                         conflict != nullptr ? conflict
                                             : "its services' connections have ended or timed out");
         }
@@ -201,7 +195,7 @@ void Control::retired_tick(uint64_t now) {
     try {
         publish();
     } catch (const std::exception& e) {
-        log()->error("re-publishing without a retired VIP: {}", e.what());
+        control_log()->error("re-publishing without a retired VIP: {}", e.what());
     }
 }
 
@@ -228,7 +222,7 @@ void Control::publish() {
         rte_rcu_qsbr_synchronize(rt_.qsbr, RTE_QSBR_THRID_INVALID);
         delete old;
     }
-    log()->info("published snapshot {}: {} services", generation_, cfg_.services.size());
+    control_log()->info("published snapshot {}: {} services", generation_, cfg_.services.size());
     neighbour_tick(now);
 }
 
@@ -240,7 +234,7 @@ void Control::send_arp_request(uint16_t port, rte_be32_t target, const rte_ether
     }
     rte_mbuf* m = rte_pktmbuf_alloc(rt_.pool);
     if (m == nullptr) {
-        log()->warn("no mbuf for an ARP request to {}", ip_text(target));
+        control_log()->warn("no mbuf for an ARP request to {}", ip_text(target));
         return;
     }
     constexpr uint16_t kLen = 60;
@@ -306,7 +300,7 @@ std::string Control::reload() {
     try {
         next = load_config(cfg_.file);
     } catch (const std::exception& e) {
-        log()->error("reload refused, the running config stays: {}", e.what());
+        control_log()->error("reload refused, the running config stays: {}", e.what());
         count_reload(false);
         return e.what();
     }
@@ -358,13 +352,13 @@ std::string Control::reload() {
         }
         const std::string msg = cfg_.file + ": reload refused, the running config stays: " +
                                 what + " changed, which needs a restart";
-        log()->error("{}", msg);
+        control_log()->error("{}", msg);
         count_reload(false);
         return msg;
     }
     const std::string err = adopt(std::move(next), "reload");
     if (err.empty()) {
-        log()->info("reloaded {}: {} services", cfg_.file, cfg_.services.size());
+        control_log()->info("reloaded {}: {} services", cfg_.file, cfg_.services.size());
     }
     count_reload(err.empty());
     return err;
@@ -377,7 +371,7 @@ std::string Control::adopt(Config next, const char* what) {
         publish();
     } catch (const std::exception& e) {
         cfg_ = std::move(old);
-        log()->error("{} refused, the running config stays: {}", what, e.what());
+        control_log()->error("{} refused, the running config stays: {}", what, e.what());
         return e.what();
     }
     set_static_neighbours();
@@ -684,7 +678,7 @@ std::string Control::apply(const std::vector<Op>& ops) {
             check("");
         }
     } catch (const std::runtime_error& e) {
-        log()->warn("change refused: {}", e.what());
+        control_log()->warn("change refused: {}", e.what());
         return e.what();
     }
     const std::string err = adopt(std::move(next), "change");
@@ -704,7 +698,7 @@ std::string Control::apply(const std::vector<Op>& ops) {
             }
         }
     }
-    log()->info("applied {} change(s): {} services", ops.size(), cfg_.services.size());
+    control_log()->info("applied {} change(s): {} services", ops.size(), cfg_.services.size());
     return "";
 }
 
@@ -814,7 +808,7 @@ std::string Control::write_config(const std::string& path) const {
         std::remove(tmp.c_str());
         return "cannot replace " + target + ": " + err;
     }
-    log()->info("wrote the running config to {}", target);
+    control_log()->info("wrote the running config to {}", target);
     return "";
 }
 
@@ -856,9 +850,9 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
     std::unique_ptr<ControlServer> server;
     try {
         server = std::make_unique<ControlServer>(cfg_.control_socket);
-        log()->info("control socket {}", cfg_.control_socket);
+        control_log()->info("control socket {}", cfg_.control_socket);
     } catch (const std::exception& e) {
-        log()->error("control socket: {}", e.what());
+        control_log()->error("control socket: {}", e.what());
     }
     started_ms_ = now_ms();
     started_unix_ = double(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -872,9 +866,9 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
                 std::lock_guard<std::mutex> g(metrics_mu_);
                 return metrics_text_;
             });
-            log()->info("metrics on http://{}/metrics", cfg_.metrics);
+            control_log()->info("metrics on http://{}/metrics", cfg_.metrics);
         } catch (const std::exception& e) {
-            log()->error("{}", e.what());
+            control_log()->error("{}", e.what());
         }
     }
     uint64_t last_rx = 0, last_rx_change = now_ms(), last_tick = 0;
@@ -886,7 +880,7 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
             nanosleep(&ts, nullptr);
         }
         if (rt_.reload != nullptr && rt_.reload->exchange(false)) {
-            log()->info("SIGHUP: reloading {}", cfg_.file);
+            control_log()->info("SIGHUP: reloading {}", cfg_.file);
             reload();
         }
         const uint64_t now = now_ms();
@@ -910,7 +904,7 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
                 last_rx = rx;
                 last_rx_change = now;
             } else if (now - last_rx_change >= idle_exit_ms) {
-                log()->info("no frame for {} ms: exiting (--idle-exit)", idle_exit_ms);
+                control_log()->info("no frame for {} ms: exiting (--idle-exit)", idle_exit_ms);
                 break;
             }
         }

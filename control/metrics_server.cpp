@@ -32,6 +32,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config.hpp"
+#include "control/log.hpp"
 #include "control/metrics.hpp"
 
 namespace lb::ctl {
@@ -485,8 +486,7 @@ struct MetricsServer::Impl {
                     return;
                 }
             } catch (const std::exception& e) {
-                auto log = spdlog::get("control");
-                (log ? log : spdlog::default_logger())->warn("metrics server: {}", e.what());
+                control_log()->warn("metrics server: {}", e.what());
                 std::this_thread::sleep_for(milliseconds(10));
             }
         }

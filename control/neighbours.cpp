@@ -7,19 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config.hpp"
+#include "control/log.hpp"
 
 namespace lb::ctl {
 
 namespace {
-
-std::shared_ptr<spdlog::logger> log() {
-    auto l = spdlog::get("control");
-    return l ? l : spdlog::default_logger();
-}
-
-std::string ip_text(rte_be32_t ip) {
-    return format_ipv4(rte_be_to_cpu_32(ip));
-}
 
 bool same_mac(const rte_ether_addr& a, const rte_ether_addr& b) {
     return std::memcmp(a.addr_bytes, b.addr_bytes, 6) == 0;
@@ -27,13 +19,7 @@ bool same_mac(const rte_ether_addr& a, const rte_ether_addr& b) {
 
 }  // namespace
 
-std::string mac_text(const rte_ether_addr& m) {
-    char buf[18];
-    std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m.addr_bytes[0],
-                  m.addr_bytes[1], m.addr_bytes[2], m.addr_bytes[3], m.addr_bytes[4],
-                  m.addr_bytes[5]);
-    return buf;
-}
+std::string mac_text(const rte_ether_addr& m) { return format_mac(m.addr_bytes); }
 
 Neighbours::Neighbours(dp::NeighbourTable& table, Send send)
     : table_(table), send_(std::move(send)), info_(new Info[dp::NeighbourTable::kSlots]) {}
@@ -64,7 +50,7 @@ bool Neighbours::acceptable(const dp::Snapshot& snap, uint16_t port, rte_be32_t 
 bool Neighbours::log_ok(uint64_t now) {
     if (now - log_window_ms_ >= 10'000) {
         if (suppressed_ != 0) {
-            log()->warn("{} more neighbour messages suppressed", suppressed_);
+            control_log()->warn("{} more neighbour messages suppressed", suppressed_);
         }
         log_window_ms_ = now;
         logged_ = 0;
@@ -165,7 +151,7 @@ void Neighbours::refuse_claim(uint32_t s, const rte_ether_addr& mac, uint16_t po
     Info& n = info_[s];
     ++counts_.claims_refused;
     if (log_ok(now)) {
-        log()->warn("neighbour {}: refused {} claiming {} (port {}); keeping {} (port {}) until "
+        control_log()->warn("neighbour {}: refused {} claiming {} (port {}); keeping {} (port {}) until "
                     "lb's own probe says otherwise",
                     ip_text(table_.key(s)), how, mac_text(mac), port, mac_text(n.mac), n.port);
     }
@@ -243,12 +229,12 @@ void Neighbours::on_reply(const dp::Snapshot& snap, uint16_t port, rte_be32_t ip
         }
         if (n.known && !same_mac(mac, n.mac)) {
             ++counts_.mac_changes;
-            log()->warn("neighbour {} changed MAC {} -> {} (port {}), confirmed by lb's probe",
+            control_log()->warn("neighbour {} changed MAC {} -> {} (port {}), confirmed by lb's probe",
                         ip_text(ip), mac_text(n.mac), mac_text(mac), port);
         } else if (!n.known) {
             ++counts_.learned;
             if (n.wanted || log_ok(now)) {
-                log()->info("neighbour {} is at {} (port {})", ip_text(ip), mac_text(mac), port);
+                control_log()->info("neighbour {} is at {} (port {})", ip_text(ip), mac_text(mac), port);
             }
         }
         take(uint32_t(s), mac, now);
@@ -259,7 +245,7 @@ void Neighbours::on_reply(const dp::Snapshot& snap, uint16_t port, rte_be32_t ip
         return;
     }
     if (n.phase == Phase::Verifying && n.probes != 0 && log_ok(now)) {
-        log()->info("neighbour {} answered at {} (port {})", ip_text(ip), mac_text(mac), port);
+        control_log()->info("neighbour {} answered at {} (port {})", ip_text(ip), mac_text(mac), port);
     }
     take(uint32_t(s), mac, now);
 }

@@ -3,20 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config.hpp"
+#include "control/log.hpp"
 #include "control/neighbours.hpp"
 
 namespace lb::ctl {
-
-namespace {
-
-std::shared_ptr<spdlog::logger> log() {
-    auto l = spdlog::get("control");
-    return l ? l : spdlog::default_logger();
-}
-
-std::string ip_text(rte_be32_t ip) { return format_ipv4(rte_be_to_cpu_32(ip)); }
-
-}  // namespace
 
 void Neighbours::recount() {
     dynamic_ = 0;
@@ -40,7 +30,7 @@ void Neighbours::want(const dp::Snapshot& snap, uint64_t now) {
         if (s < 0) {
             s = make(nh, false, now);
             if (s < 0) {
-                log()->warn("neighbour table full: cannot resolve {}", ip_text(nh));
+                control_log()->warn("neighbour table full: cannot resolve {}", ip_text(nh));
                 return;
             }
             info_[s].port = port;
@@ -80,7 +70,7 @@ void Neighbours::set_statics(const std::vector<Static>& list) {
         if (s < 0) {
             s = make(st.ip, false, 0);
             if (s < 0) {
-                log()->warn("neighbour table full: cannot add static {}", ip_text(st.ip));
+                control_log()->warn("neighbour table full: cannot add static {}", ip_text(st.ip));
                 continue;
             }
         }
@@ -129,7 +119,7 @@ void Neighbours::step(uint32_t s, uint64_t now) {
             if (n.probes >= kUcastProbes) {
                 // The MAC lb has stopped answering: stop using it, ask by broadcast.
                 if (n.wanted || log_ok(now)) {
-                    log()->info("neighbour {} at {} stopped answering", ip_text(table_.key(s)),
+                    control_log()->info("neighbour {} at {} stopped answering", ip_text(table_.key(s)),
                                 mac_text(n.mac));
                 }
                 n.phase = Phase::Resolving;

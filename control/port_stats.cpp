@@ -12,6 +12,8 @@
 #include <rte_ethdev.h>
 #include <spdlog/spdlog.h>
 
+#include "control/log.hpp"
+
 namespace lb::ctl {
 
 std::vector<int> packet_sockets_of(int ifindex) {
@@ -70,8 +72,7 @@ PortStats::PortStats(const std::vector<uint16_t>& ports) {
             std::strcmp(info.driver_name, "net_af_packet") == 0 && info.if_index != 0) {
             p.sockets = packet_sockets_of(int(info.if_index));
             if (p.sockets.empty()) {
-                auto log = spdlog::get("control");
-                (log ? log : spdlog::default_logger())->warn(
+                control_log()->warn(
                     "port {} ({}): no AF_PACKET socket found for interface index {}: the "
                     "kernel's drops in front of it will not be counted",
                     id, p.name, info.if_index);
