@@ -838,6 +838,10 @@ private:
 
     void read_routes(const Setting& list) {
         as_list(list);
+        if (list.getLength() > int(dp::kMaxRoutes)) {
+            fail(list, std::to_string(list.getLength()) + " routes; at most " +
+                           std::to_string(dp::kMaxRoutes) + " are supported");
+        }
         for (int i = 0; i < list.getLength(); ++i) {
             const Setting& g = list[i];
             check_keys(g, {"prefix", "via"});

@@ -227,13 +227,20 @@ private:
     }
     // Bit 2*s set for each slot s of bk holding sig.
     static uint32_t match_mask(const Bucket& bk, uint16_t sig) noexcept;
+    // The first free slot of bk; -1 when it is full.
+    static int free_slot(const Bucket& bk) noexcept;
     void spill(uint32_t b, int d) noexcept {
         uint16_t& n = buckets_[b].spilled;
         if (n != kSpilledMax) {  // saturated: stays (the second bucket is always read)
             n = uint16_t(n + d);
         }
     }
+    // Puts (sig, ref) into a free slot of bucket b, one of the key's buckets b0 and b1; false
+    // when b is full.
+    bool place(uint32_t b, uint32_t b0, uint32_t b1, uint16_t sig, uint32_t ref) noexcept;
     bool link(uint64_t h, uint32_t ref) noexcept;
+    [[gnu::noinline]] bool link_after_space(uint32_t b0, uint32_t b1, uint16_t sig,
+                                            uint32_t ref) noexcept;
     bool make_space(uint32_t b0, uint32_t b1) noexcept;
     void unlink(uint64_t h, uint32_t ref) noexcept;
     bool matches(const FlowKey& k, uint32_t ref) const noexcept;

@@ -201,7 +201,7 @@ void Worker::set_state(Conn& c, TcpState next) noexcept {
     c.state = uint8_t(next);
 }
 
-inline void Worker::track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, uint32_t now,
+[[gnu::always_inline]] inline void Worker::track(const Snapshot& snap, Conn& c, const Parsed& p, Dir dir, uint32_t now,
                           const rte_mbuf* m) noexcept {
     if (p.proto == IPPROTO_TCP) {
         const auto s = TcpState(c.state);
@@ -1143,7 +1143,7 @@ void Worker::preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint
     it.pre = Pre::Picked;
 }
 
-void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
+[[gnu::always_inline]] inline void Worker::handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                             uint32_t now) noexcept {
     const Parsed& p = it.p;
     const bool tcp = p.proto == IPPROTO_TCP;
@@ -1345,7 +1345,7 @@ void Worker::outbound_unknown(const Snapshot& snap, rte_mbuf* m, const Parsed& p
     drop(m, Drop::NoConnection);
 }
 
-void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
+[[gnu::always_inline]] inline void Worker::handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it,
                              uint32_t now) noexcept {
     const Parsed& p = it.p;
     const uint32_t idx = find_live(it.key, it.hash, Dir::Out, now, it.cand);

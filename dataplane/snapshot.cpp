@@ -93,6 +93,15 @@ void Snapshot::finalize() {
     }
     std::stable_sort(routes.begin(), routes.end(),
                      [](const Route& a, const Route& b) { return a.prefix_len > b.prefix_len; });
+    // A connected subnet's network and broadcast addresses (not on /31 and /32 links).
+    std::vector<rte_be32_t> martians;
+    for (const Interface& i : interfaces) {
+        if (i.prefix_len < 31) {
+            martians.push_back(i.addr & i.mask);
+            martians.push_back(i.addr | ~i.mask);
+        }
+    }
+    route_table_.build(routes, martians);
 }
 
 const Service* Snapshot::find_service(rte_be32_t vip, rte_be16_t port,
@@ -111,22 +120,6 @@ const Service* Snapshot::find_service(rte_be32_t vip, rte_be16_t port,
     return nullptr;
 }
 
-bool Snapshot::source_ok(rte_be32_t src, const Interface& in) const noexcept {
-    for (const Interface& i : interfaces) {
-        if (i.prefix_len < 31 && (src & i.mask) == (i.addr & i.mask)) {
-            const rte_be32_t host = src & ~i.mask;
-            if (host == 0 || host == ~i.mask) {
-                return false;
-            }
-        }
-    }
-    if (in.rp_filter == RpFilter::Off) {
-        return true;
-    }
-    const Route* r = route(src);
-    return r != nullptr && (in.rp_filter == RpFilter::Loose || r->port == in.port);
-}
-
 const Service* Snapshot::nat_service_of_real(rte_be32_t addr, rte_be16_t port,
                                              uint8_t proto) const noexcept {
     const auto want = std::tuple(addr, port, proto);
@@ -139,15 +132,6 @@ const Service* Snapshot::nat_service_of_real(rte_be32_t addr, rte_be16_t port,
         return nullptr;
     }
     return &services[size_t(it->svc)];
-}
-
-const Route* Snapshot::route(rte_be32_t dst) const noexcept {
-    for (const Route& r : routes) {
-        if ((dst & r.mask) == r.prefix) {
-            return &r;
-        }
-    }
-    return nullptr;
 }
 
 }  // namespace lb::dp

@@ -10,6 +10,7 @@
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 
+#include "dataplane/route_table.hpp"
 #include "dataplane/types.hpp"
 
 namespace lb::dp {
@@ -177,12 +178,25 @@ public:
     const Service* nat_service_of_real(rte_be32_t addr, rte_be16_t port,
                                        uint8_t proto) const noexcept;
     // Longest-prefix match; nullptr when no route covers dst.
-    const Route* route(rte_be32_t dst) const noexcept;
+    const Route* route(rte_be32_t dst) const noexcept {
+        const uint16_t i = route_table_.leaf(dst) & RouteTable::kIndex;
+        return i != 0 ? &routes[i - 1] : nullptr;
+    }
     // Whether src may be the source of a packet that came in on `in` (Linux's source checks):
     // never a connected subnet's network or broadcast address; with rp_filter loose, a source
     // with a route back; strict, one whose route back leaves by `in`'s port. (The director's
-    // own addresses, VIPs and the special ranges are refused before, in classify.)
-    bool source_ok(rte_be32_t src, const Interface& in) const noexcept;
+    // own addresses, VIPs and the special ranges are refused before, in classify.) One lookup.
+    bool source_ok(rte_be32_t src, const Interface& in) const noexcept {
+        const uint16_t e = route_table_.leaf(src);
+        if (e & RouteTable::kMartian) {
+            return false;
+        }
+        if (in.rp_filter == RpFilter::Off) {
+            return true;
+        }
+        const uint16_t i = e & RouteTable::kIndex;
+        return i != 0 && (in.rp_filter == RpFilter::Loose || routes[i - 1].port == in.port);
+    }
 
 private:
     // Open-addressed index over services by (vip, port, proto); slot holds service index + 1.
@@ -197,6 +211,7 @@ private:
         int32_t svc;
     };
     std::vector<RealKey> nat_reals_;
+    RouteTable route_table_;  // over routes; built by finalize()
     // Addresses that are ours or VIPs, at most a quarter full; key 0: empty.
     uint32_t addr_slot(rte_be32_t addr) const noexcept {
         return uint32_t((uint64_t(addr) * 0x9E3779B97F4A7C15ull) >> 40) & addr_mask_;

@@ -18,6 +18,9 @@ inline constexpr uint16_t kMaxPorts = 16;
 inline constexpr uint16_t kMaxWorkers = 64;
 inline constexpr uint32_t kMaxServices = 1024;
 inline constexpr uint32_t kMaxReals = 16384;
+// Static routes a config may hold (besides the connected subnets): the route table's groups
+// (RouteTable::kMaxGroups) fit them with room to spare.
+inline constexpr uint32_t kMaxRoutes = 4096;
 
 enum class Forward : uint8_t { Nat, Tunnel, Route };
 // Linux's rp_filter for an interface: strict (the route back to a source leaves by the port it

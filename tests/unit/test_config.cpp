@@ -56,6 +56,16 @@ std::string replace_once(std::string text, const std::string& from, const std::s
     return text;
 }
 
+// n routes, 10.0.0.0/24 onwards, all via 10.10.0.254, as one line.
+std::string many_routes(uint32_t n) {
+    std::string out;
+    for (uint32_t i = 0; i < n; ++i) {
+        out += std::string(i ? ", " : "") + "{ prefix = \"10." + std::to_string(i >> 8) + "." +
+               std::to_string(i & 255) + ".0/24\"; via = \"10.10.0.254\"; }";
+    }
+    return out;
+}
+
 std::string edit(const std::string& from, const std::string& to) {
     return replace_once(kBase, from, to);
 }
@@ -587,6 +597,10 @@ TEST_CASE("config: every rule gives FILE:LINE: KEY: message", "[config]") {
         {"real on the subnet broadcast",
          edit(R"({ address = "10.10.0.3"; })", R"({ address = "10.10.0.255"; })"), 17,
          "services[1].reals[0].address", "10.10.0.255 is the broadcast address of the subnet"},
+
+        {"too many routes", edit(R"(routes = ( { prefix = "203.0.113.0/24"; via = "10.10.0.254"; } );)",
+                                 "routes = (" + many_routes(lb::dp::kMaxRoutes + 1) + ");"),
+         9, "routes", "4097 routes; at most 4096 are supported"},
 
         // control and log
         {"relative socket path", edit(R"("/tmp/lb-test.sock")", R"("lb.sock")"), 19,
