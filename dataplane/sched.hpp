@@ -6,8 +6,9 @@
 // takes all of a burst's turns with one), so the sequence is IPVS's global one whichever worker
 // sees the new connection. lc, wlc, sed, nq
 // and ovf compare the active/inactive connection counts of the picking worker's own table
-// (one worker: exactly IPVS; several: each balances its share, see README). sh, dh and mh are
-// pure functions of the packet and the tables, identical on every worker and director.
+// (one worker: exactly IPVS; several: each balances its share, see docs/architecture.md,
+// "Schedulers"). sh, dh and mh are pure functions of the packet and the tables, identical on
+// every worker and director.
 #include <cstdint>
 
 #include <rte_byteorder.h>

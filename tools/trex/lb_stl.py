@@ -1,5 +1,5 @@
-"""TRex stateless profile: client traffic for lb on a real port (README, "Benchmarking on real
-ports").
+"""TRex stateless profile: client traffic for lb on a real port (docs/benchmarking.md,
+"Benchmarking on real ports").
 
     trex> start -f tools/trex/lb_stl.py -p 0 -m 5 -t flows=65536,size=64,syn_share=0
 
