@@ -30,8 +30,7 @@ uint32_t Worker::find_template(const FlowKey& k, uint64_t h, uint32_t now) noexc
     return idx;
 }
 
-int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
-                             uint32_t* tmpl) noexcept {
+Worker::Pick Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now) noexcept {
     const uint8_t tproto = uint8_t(p.proto | kTemplateProto);
     const FlowKey k{p.src & svc.persist_mask, p.dst, 0, p.dport, tproto};
     const uint64_t h = ConnTable::hash(k);
@@ -50,12 +49,12 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
             // Its real is gone from the service: schedule afresh and point the template there.
             pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
             if (pick == kNoReal) {
-                return kNoReal;
+                return {};
             }
             const Real& r = svc.reals[size_t(pick)];
             burst_inserts_ = kBurstKeysUnknown;
             if (!conns.set_real(t, r.addr, r.port)) {
-                return kNoReal;
+                return {};
             }
             gauge(tc, false);
             tc.real_slot = r.stats_slot;
@@ -65,7 +64,7 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
     } else {
         pick = sched_pick(svc, SchedCtx{p.src, p.sport, p.dst, real_stats.get(), overload});
         if (pick == kNoReal) {
-            return kNoReal;
+            return {};
         }
         const Real& r = svc.reals[size_t(pick)];
         Conn c{};
@@ -85,14 +84,12 @@ int32_t Worker::persist_pick(const Service& svc, const Parsed& p, uint32_t now,
         }
         burst_inserts_ = kBurstKeysUnknown;
         if (t == ConnTable::kNone) {
-            *tmpl = ConnTable::kNone;
-            return kNoReal - 1;  // no room for the template
+            return {kNoReal, Drop::TableFull};  // no room for the template
         }
         gauge(conns.at(t), true);
     }
     conns.at(t).expire = now + svc.persistence * 1000;
-    *tmpl = t;
-    return pick;
+    return {pick, Drop::NoReal, t};
 }
 
 }  // namespace lb::dp

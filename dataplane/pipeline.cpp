@@ -289,7 +289,7 @@ void Worker::preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint
     const Service* svc = it.svc;
     const Parsed& p = it.p;
     const Real& real = svc->reals[size_t(pick)];
-    if (real.forward == Forward::Nat && rte_pktmbuf_mtod(m, const uint8_t*)[kEth + 8] <= 1) {
+    if (real.forward == Forward::Nat && ttl_of(m) <= 1) {
         it.pre = Pre::TtlExceeded;
         return;
     }

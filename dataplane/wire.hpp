@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
 
 #include "dataplane/checksum.hpp"
@@ -16,6 +17,11 @@ constexpr uint16_t kEth = 14;
 constexpr uint16_t kMinFrame = RTE_ETHER_MIN_LEN - RTE_ETHER_CRC_LEN;  // 60: padded
 
 inline uint8_t* frame_of(rte_mbuf* m) noexcept { return rte_pktmbuf_mtod(m, uint8_t*); }
+
+// The TTL of m's IPv4 header (after the Ethernet header).
+inline uint8_t ttl_of(const rte_mbuf* m) noexcept {
+    return rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, kEth)->time_to_live;
+}
 
 inline uint16_t rd16(const uint8_t* p) noexcept {
     uint16_t v;

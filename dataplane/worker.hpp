@@ -13,6 +13,7 @@
 #include "dataplane/conn_table.hpp"
 #include "dataplane/neighbour.hpp"
 #include "dataplane/parse.hpp"
+#include "dataplane/sched.hpp"
 #include "dataplane/snapshot.hpp"
 #include "dataplane/types.hpp"
 
@@ -217,6 +218,21 @@ private:
     void preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint32_t now,
                      int32_t pick) noexcept;
     void handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
+    // A new connection's entry before it is inserted: its reply tuple's hash, its persistence
+    // template (kNone: none) and its service.
+    struct NewConn {
+        Conn c;
+        uint64_t h_out;
+        uint32_t tmpl;
+        const Service* svc;
+    };
+    // handle_inbound's stages (forward.hpp).
+    uint32_t live_inbound(const Snapshot& snap, const Item& it, uint32_t now) noexcept;
+    bool schedule_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now,
+                          NewConn& out) noexcept;
+    uint32_t insert_inbound(rte_mbuf* m, const Item& it, const NewConn& n, uint32_t now) noexcept;
+    void forward_inbound(const Snapshot& snap, rte_mbuf* m, const Parsed& p, const Conn& c,
+                         const Service* svc) noexcept;
     void handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     // A real's segment that no connection knows: a RST to its client (reset_unknown) or dropped.
     [[gnu::cold, gnu::noinline]] void outbound_unknown(const Snapshot& snap, rte_mbuf* m,
@@ -281,10 +297,15 @@ private:
                        uint32_t cand = kNoCandidate) noexcept;
     // The live persistence template for this client of svc, or kNone.
     uint32_t find_template(const FlowKey& k, uint64_t h, uint32_t now) noexcept;
+    // A new connection's real, or why there is none.
+    struct Pick {
+        int32_t real = kNoReal;            // index into the service's reals; < 0: none
+        Drop why = Drop::NoReal;           // when none: NoReal, or TableFull (no template)
+        uint32_t tmpl = ConnTable::kNone;  // persistence: the client's template
+    };
     // Schedules a new connection of a persistent service through its template (made if
-    // needed). Returns the real's index in svc.reals or kNoReal; *tmpl gets the template.
-    int32_t persist_pick(const Service& svc, const Parsed& p, uint32_t now,
-                         uint32_t* tmpl) noexcept;
+    // needed).
+    Pick persist_pick(const Service& svc, const Parsed& p, uint32_t now) noexcept;
     void remove_conn(uint32_t idx) noexcept;
     // The table is full: frees one entry for a new connection, preferring what a SYN flood
     // leaves (TCP connections not yet established, and anything expired), looking at no more
