@@ -31,44 +31,106 @@ bool Worker::redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t cli
     return true;
 }
 
-void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
-    it.kind = Kind::Done;
+// The frame's first checks: one segment, well formed, on a port with an interface, to our MAC
+// (or broadcast ARP), from a source that can be right (Linux drops martians before IPVS sees
+// them, land packets included). false: dropped. true: it.p is the parsed frame.
+[[gnu::always_inline]] inline bool Worker::admit(const Snapshot& snap, rte_mbuf* m,
+                                                 Item& it) noexcept {
     const uint8_t* f = frame_of(m);
     Drop why{};
     if (m->nb_segs != 1) {
         drop(m, Drop::Unsupported);
-        return;
+        return false;
     }
     if (parse_frame(f, rte_pktmbuf_data_len(m), it.p, why) != ParseResult::Ok) {
         drop(m, why);
-        return;
+        return false;
     }
     const Interface* ifc = snap.interface_of(m->port);
     if (ifc == nullptr) {
         drop(m, Drop::NotForUs);
+        return false;
+    }
+    const Parsed& p = it.p;
+    const bool mac_ours = std::memcmp(f, ifc->mac.addr_bytes, RTE_ETHER_ADDR_LEN) == 0;
+    if (!mac_ours && !(p.l3 == L3::Arp && p.dst_mac_broadcast)) {
+        drop(m, Drop::NotForUs);
+        return false;
+    }
+    if (p.l3 == L3::Arp) {
+        return true;
+    }
+    const uint8_t first = uint8_t(rte_be_to_cpu_32(p.src) >> 24);
+    if (first == 0 || first == 127 || first >= 224 || snap.addr_class(p.src) != 0) {
+        drop(m, Drop::Martian);
+        return false;
+    }
+    return true;
+}
+
+// An IPv4 packet by what its destination is to us: its kind and connection key, or false when
+// m was answered here (echo: it.kind set) or dropped.
+[[gnu::always_inline]] inline bool Worker::kind_by_destination(rte_mbuf* m, Item& it,
+                                                               uint8_t dst_class) noexcept {
+    const Parsed& p = it.p;
+    const bool l4_ports = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP;
+    const bool echo = p.proto == IPPROTO_ICMP && p.icmp_type == 8;
+    const auto quote = [&] {
+        return p.proto == IPPROTO_ICMP && is_icmp_error(p.icmp_type) &&
+               parse_icmp_quote(frame_of(m), rte_pktmbuf_data_len(m), p, it.q);
+    };
+    if ((dst_class & Snapshot::kAddrVip) != 0) {
+        if (l4_ports) {
+            // No service (deleted, or never there): only an existing connection goes on.
+            // The service is looked up only when no connection is found (handle_inbound).
+            it.kind = Kind::Inbound;
+            it.key = {p.src, p.dst, p.sport, p.dport, p.proto};
+        } else if (echo) {
+            it.kind = Kind::Echo;
+            return false;
+        } else if (quote()) {
+            // Quotes our reply VIP -> client: reversed, it is the connection's inbound tuple.
+            it.kind = Kind::IcmpToVip;
+            it.key = {it.q.dst, it.q.src, it.q.dport, it.q.sport, it.q.proto};
+        } else {
+            drop(m, p.proto == IPPROTO_ICMP ? Drop::IcmpUnmatched : Drop::NoService);
+            return false;
+        }
+    } else if ((dst_class & Snapshot::kAddrLocal) != 0) {
+        if (echo) {
+            it.kind = Kind::Echo;
+            return false;
+        }
+        drop(m, p.proto == IPPROTO_ICMP ? Drop::IcmpUnmatched : Drop::NotForUs);
+        return false;
+    } else if (l4_ports) {
+        it.kind = Kind::Outbound;
+        it.key = {p.src, p.dst, p.sport, p.dport, p.proto};
+    } else if (quote()) {
+        // Quotes client -> real: reversed, it is the connection's outbound tuple.
+        it.kind = Kind::IcmpFromInside;
+        it.key = {it.q.dst, it.q.src, it.q.dport, it.q.sport, it.q.proto};
+    } else {
+        drop(m, p.proto == IPPROTO_ICMP ? Drop::IcmpUnmatched : Drop::NotForUs);
+        return false;
+    }
+    if (it.key.proto != IPPROTO_TCP && it.key.proto != IPPROTO_UDP) {
+        drop(m, Drop::IcmpUnmatched);
+        it.kind = Kind::Done;
+        return false;
+    }
+    return true;
+}
+
+void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
+    it.kind = Kind::Done;
+    if (!admit(snap, m, it)) {
         return;
     }
-    const bool mac_ours = std::memcmp(f, ifc->mac.addr_bytes, 6) == 0;
     const Parsed& p = it.p;
     if (p.l3 == L3::Arp) {
-        if (!mac_ours && !p.dst_mac_broadcast) {
-            drop(m, Drop::NotForUs);
-            return;
-        }
         it.kind = Kind::Arp;
         return;
-    }
-    if (!mac_ours) {
-        drop(m, Drop::NotForUs);
-        return;
-    }
-    {
-        // Martian sources, as Linux drops them before IPVS sees them (land packets included).
-        const uint8_t first = uint8_t(rte_be_to_cpu_32(p.src) >> 24);
-        if (first == 0 || first == 127 || first >= 224 || snap.addr_class(p.src) != 0) {
-            drop(m, Drop::Martian);
-            return;
-        }
     }
     const uint8_t dst_class = snap.addr_class(p.dst);
     if (p.frag_later) {
@@ -81,47 +143,7 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
         }
         return;
     }
-    const bool l4_ports = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP;
-    if ((dst_class & Snapshot::kAddrVip) != 0) {
-        if (l4_ports) {
-            // No service (deleted, or never there): only an existing connection goes on.
-            // The service is looked up only when no connection is found (handle_inbound).
-            it.kind = Kind::Inbound;
-            it.key = {p.src, p.dst, p.sport, p.dport, p.proto};
-        } else if (p.proto == IPPROTO_ICMP && p.icmp_type == 8) {
-            it.kind = Kind::Echo;
-            return;
-        } else if (p.proto == IPPROTO_ICMP && is_icmp_error(p.icmp_type) &&
-                   parse_icmp_quote(f, rte_pktmbuf_data_len(m), p, it.q)) {
-            // Quotes our reply VIP -> client: reversed, it is the connection's inbound tuple.
-            it.kind = Kind::IcmpToVip;
-            it.key = {it.q.dst, it.q.src, it.q.dport, it.q.sport, it.q.proto};
-        } else {
-            drop(m, p.proto == IPPROTO_ICMP ? Drop::IcmpUnmatched : Drop::NoService);
-            return;
-        }
-    } else if ((dst_class & Snapshot::kAddrLocal) != 0) {
-        if (p.proto == IPPROTO_ICMP && p.icmp_type == 8) {
-            it.kind = Kind::Echo;
-            return;
-        }
-        drop(m, p.proto == IPPROTO_ICMP ? Drop::IcmpUnmatched : Drop::NotForUs);
-        return;
-    } else if (l4_ports) {
-        it.kind = Kind::Outbound;
-        it.key = {p.src, p.dst, p.sport, p.dport, p.proto};
-    } else if (p.proto == IPPROTO_ICMP && is_icmp_error(p.icmp_type) &&
-               parse_icmp_quote(f, rte_pktmbuf_data_len(m), p, it.q)) {
-        // Quotes client -> real: reversed, it is the connection's outbound tuple.
-        it.kind = Kind::IcmpFromInside;
-        it.key = {it.q.dst, it.q.src, it.q.dport, it.q.sport, it.q.proto};
-    } else {
-        drop(m, p.proto == IPPROTO_ICMP ? Drop::IcmpUnmatched : Drop::NotForUs);
-        return;
-    }
-    if (it.key.proto != IPPROTO_TCP && it.key.proto != IPPROTO_UDP) {
-        drop(m, Drop::IcmpUnmatched);
-        it.kind = Kind::Done;
+    if (!kind_by_destination(m, it, dst_class)) {
         return;
     }
     // The client address appears in both directions: the owner is the client's.
@@ -133,9 +155,10 @@ void Worker::classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept {
     it.hash = ConnTable::hash(it.key);
 }
 
-void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
-                           uint32_t now) noexcept {
-    now_ = now;
+// Stage 1: every frame parsed and classified, the first bucket of its connection prefetched
+// (the egress cache dropped first when the snapshot or the neighbour table changed).
+[[gnu::always_inline]] inline void Worker::stage_classify(const Snapshot& snap, rte_mbuf** pkts,
+                                                          uint16_t n) noexcept {
     Item* items = items_.data();
     const uint32_t neigh_gen = neigh_.generation();
     if (snap.uid != egress_snap_ || neigh_gen != egress_gen_) {
@@ -154,10 +177,14 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
             conns.prefetch(items[i].hash);
         }
     }
-    // The first buckets prefetched above have had the rest of the burst's parsing to arrive:
-    // each packet's candidate entry (first slot with its signature) is noted and prefetched. The
-    // handlers check the candidate's key, and look up afresh only when it is not theirs or when
-    // connections were added since (earlier packets of the burst may add or remove).
+}
+
+// Stage 2: the first buckets prefetched above have had the rest of the burst's parsing to
+// arrive: each packet's candidate entry (first slot with its signature) is noted and
+// prefetched. The handlers check the candidate's key, and look up afresh only when it is not
+// theirs or when connections were added since (earlier packets of the burst may add or remove).
+[[gnu::always_inline]] inline void Worker::stage_candidates(uint16_t n) noexcept {
+    Item* items = items_.data();
     bool second = false;
     for (uint16_t i = 0; i < n; ++i) {
         Item& it = items[i];
@@ -175,12 +202,17 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
             it.cand = conns.candidate_second(it.hash);
         }
     }
-    // A packet whose tuple no slot knows is, most likely, a new connection: it is scheduled
-    // here, and its reply tuple's first bucket is prefetched for the handler's collision check
-    // and insert (cold and random: the largest cost of a new connection otherwise). A tuple seen
-    // twice in the burst is scheduled once: its later packets find the connection the first one
-    // makes. rr and wrr take the burst's turns of a service with one increment of its cursor
-    // (shared by the workers), handed out in packet order.
+}
+
+// Stage 3: a packet whose tuple no slot knows is, most likely, a new connection: it is scheduled
+// here, and its reply tuple's first bucket is prefetched for the handler's collision check
+// and insert (cold and random: the largest cost of a new connection otherwise). A tuple seen
+// twice in the burst is scheduled once: its later packets find the connection the first one
+// makes. rr and wrr take the burst's turns of a service with one increment of its cursor
+// (shared by the workers), handed out in packet order.
+[[gnu::always_inline]] inline void Worker::stage_schedule(const Snapshot& snap, rte_mbuf** pkts,
+                                                          uint16_t n, uint32_t now) noexcept {
+    Item* items = items_.data();
     uint16_t firsts[kBurst];
     uint16_t n_firsts = 0;
     const Service* turns_svc = nullptr;
@@ -231,6 +263,12 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
             &svc == turns_svc ? sched_pick_turn(svc, ctx, turn++) : sched_pick(svc, ctx);
         preschedule(snap, pkts[firsts[k]], it, now, pick);
     }
+}
+
+// Stage 4: each frame to its handler, in arrival order.
+[[gnu::always_inline]] inline void Worker::stage_handle(const Snapshot& snap, rte_mbuf** pkts,
+                                                        uint16_t n, uint32_t now) noexcept {
+    Item* items = items_.data();
     burst_inserts_ = 0;
     burst_filter_ = {};
     for (uint16_t i = 0; i < n; ++i) {
@@ -246,6 +284,15 @@ void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
         case Kind::FragLater: handle_frag_later(snap, pkts[i], it); break;
         }
     }
+}
+
+void Worker::process_burst(const Snapshot& snap, rte_mbuf** pkts, uint16_t n,
+                           uint32_t now) noexcept {
+    now_ = now;
+    stage_classify(snap, pkts, n);
+    stage_candidates(n);
+    stage_schedule(snap, pkts, n, now);
+    stage_handle(snap, pkts, n, now);
     if (n_probes_ != 0) [[unlikely]] {
         send_probes(snap);  // after the RSTs and FINs they are about, on the same ports
     }

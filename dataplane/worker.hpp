@@ -201,7 +201,14 @@ private:
     // port's list is full: hands it to the sink and stages m, or drops m (tx_full).
     [[gnu::cold, gnu::noinline]] void stage_full(uint16_t port, rte_mbuf* m) noexcept;
     TxSink sink_;
+    // process_burst's stages (pipeline.cpp).
+    void stage_classify(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept;
+    void stage_candidates(uint16_t n) noexcept;
+    void stage_schedule(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, uint32_t now) noexcept;
+    void stage_handle(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, uint32_t now) noexcept;
     void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
+    bool admit(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
+    bool kind_by_destination(rte_mbuf* m, Item& it, uint8_t dst_class) noexcept;
     // With several workers (callers check n_workers_ > 1 first, off the one-worker path):
     // stages m for the worker that owns `client`'s connections and returns true, unless that
     // is this one.
