@@ -97,6 +97,13 @@ public:
 
     // The poll loop; returns when *io.stop becomes true.
     void run(const WorkerIo& io);
+    // One turn of it: each port's RX burst, then the other workers' redirected frames and
+    // control's, each processed and flushed; housekeeping, the table gauge, a pending dump.
+    void poll_turn(const WorkerIo& io, const Snapshot& snap, uint32_t now,
+                   rte_mbuf** burst) noexcept;
+    // The TX lists to their ports (what a queue does not take: tx_full), the redirect lists to
+    // their rings (redirect_full), the slow-path messages to control (slow_path_full).
+    void flush(const WorkerIo& io) noexcept;
 
     // Worker that owns the connections of this client address (already under the snapshot's
     // owner_mask).
