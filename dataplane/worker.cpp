@@ -38,91 +38,95 @@ void Worker::run(const WorkerIo& io) {
                  },
                  &sink_ctx});
 
-    auto flush = [&]() {
-        for (uint16_t i = 0; i < io.n_ports; ++i) {
-            const uint16_t port = io.ports[i];
-            Staged& t = tx[port];
-            if (t.n == 0) {
-                continue;
-            }
-            const uint16_t sent = rte_eth_tx_burst(port, id_, t.pkts.data(), t.n);
-            counters.tx.add(sent);
-            for (uint16_t k = sent; k < t.n; ++k) {
-                drop(t.pkts[k], Drop::TxFull);
-            }
-            t.n = 0;
-        }
-        for (uint16_t w = 0; w < n_workers_; ++w) {
-            Staged& r = redirect[w];
-            if (r.n == 0) {
-                continue;
-            }
-            const unsigned put = rte_ring_sp_enqueue_burst(
-                io.redirect_out[w], reinterpret_cast<void* const*>(r.pkts.data()), r.n, nullptr);
-            for (uint16_t k = uint16_t(put); k < r.n; ++k) {
-                drop(r.pkts[k], Drop::RedirectFull);
-            }
-            r.n = 0;
-        }
-        if (n_slow != 0) {
-            const unsigned put = rte_ring_sp_enqueue_burst_elem(io.slow, slow.data(),
-                                                                sizeof(SlowMsg), n_slow, nullptr);
-            if (put < n_slow) {
-                counters.drops[size_t(Drop::SlowPathFull)].add(n_slow - put);
-            }
-            n_slow = 0;
-        }
-    };
-
     while (!io.stop->load(std::memory_order_relaxed)) {
         const Snapshot& snap = *io.snapshot->load(std::memory_order_acquire);
-        const uint32_t now = uint32_t(rte_rdtsc() / tsc_per_ms);
-        for (uint16_t i = 0; i < io.n_ports; ++i) {
-            const uint16_t n = rte_eth_rx_burst(io.ports[i], id_, burst, kBurst);
-            if (n != 0) {
-                counters.rx.add(n);
-                process_burst(snap, burst, n, now);
-                flush();
-            }
-        }
-        for (uint16_t w = 0; w < n_workers_; ++w) {
-            if (w == id_) {
-                continue;
-            }
-            const unsigned n = rte_ring_sc_dequeue_burst(
-                io.redirect_in[w], reinterpret_cast<void**>(burst), kBurst, nullptr);
-            if (n != 0) {
-                counters.redirected_in.add(n);
-                process_burst(snap, burst, uint16_t(n), now);
-                flush();
-            }
-        }
-        // Frames the control thread built (ARP requests): sent from our TX queue.
-        const unsigned n =
-            rte_ring_sc_dequeue_burst(io.ctl_tx, reinterpret_cast<void**>(burst), kBurst, nullptr);
-        for (unsigned k = 0; k < n; ++k) {
-            if (burst[k]->port < kMaxPorts) {
-                stage(burst[k]->port, burst[k]);
-            } else {
-                drop(burst[k], Drop::NoRoute);
-            }
-        }
-        if (n != 0) {
-            flush();
-        }
-        const bool had_held = n_held_ != 0;
-        housekeeping(now);
-        if (had_held) {
-            flush();
-        }
-        counters.table_size.v.store(conns.size(), std::memory_order_relaxed);
-        serve_dump(now);
+        poll_turn(io, snap, uint32_t(rte_rdtsc() / tsc_per_ms), burst);
         rte_rcu_qsbr_quiescent(io.qsbr, id_);  // no snapshot reference survives this line
     }
     release_held(0, true);
     set_tx_sink({});
     rte_rcu_qsbr_thread_offline(io.qsbr, id_);
     rte_rcu_qsbr_thread_unregister(io.qsbr, id_);
+}
+
+void Worker::flush(const WorkerIo& io) noexcept {
+    for (uint16_t i = 0; i < io.n_ports; ++i) {
+        const uint16_t port = io.ports[i];
+        Staged& t = tx[port];
+        if (t.n == 0) {
+            continue;
+        }
+        const uint16_t sent = rte_eth_tx_burst(port, id_, t.pkts.data(), t.n);
+        counters.tx.add(sent);
+        for (uint16_t k = sent; k < t.n; ++k) {
+            drop(t.pkts[k], Drop::TxFull);
+        }
+        t.n = 0;
+    }
+    for (uint16_t w = 0; w < n_workers_; ++w) {
+        Staged& r = redirect[w];
+        if (r.n == 0) {
+            continue;
+        }
+        const unsigned put = rte_ring_sp_enqueue_burst(
+            io.redirect_out[w], reinterpret_cast<void* const*>(r.pkts.data()), r.n, nullptr);
+        for (uint16_t k = uint16_t(put); k < r.n; ++k) {
+            drop(r.pkts[k], Drop::RedirectFull);
+        }
+        r.n = 0;
+    }
+    if (n_slow != 0) {
+        const unsigned put = rte_ring_sp_enqueue_burst_elem(io.slow, slow.data(),
+                                                            sizeof(SlowMsg), n_slow, nullptr);
+        if (put < n_slow) {
+            counters.drops[size_t(Drop::SlowPathFull)].add(n_slow - put);
+        }
+        n_slow = 0;
+    }
+}
+
+void Worker::poll_turn(const WorkerIo& io, const Snapshot& snap, uint32_t now,
+                       rte_mbuf** burst) noexcept {
+    for (uint16_t i = 0; i < io.n_ports; ++i) {
+        const uint16_t n = rte_eth_rx_burst(io.ports[i], id_, burst, kBurst);
+        if (n != 0) {
+            counters.rx.add(n);
+            process_burst(snap, burst, n, now);
+            flush(io);
+        }
+    }
+    for (uint16_t w = 0; w < n_workers_; ++w) {
+        if (w == id_) {
+            continue;
+        }
+        const unsigned n = rte_ring_sc_dequeue_burst(
+            io.redirect_in[w], reinterpret_cast<void**>(burst), kBurst, nullptr);
+        if (n != 0) {
+            counters.redirected_in.add(n);
+            process_burst(snap, burst, uint16_t(n), now);
+            flush(io);
+        }
+    }
+    // Frames the control thread built (ARP requests): sent from our TX queue.
+    const unsigned n =
+        rte_ring_sc_dequeue_burst(io.ctl_tx, reinterpret_cast<void**>(burst), kBurst, nullptr);
+    for (unsigned k = 0; k < n; ++k) {
+        if (burst[k]->port < kMaxPorts) {
+            stage(burst[k]->port, burst[k]);
+        } else {
+            drop(burst[k], Drop::NoRoute);
+        }
+    }
+    if (n != 0) {
+        flush(io);
+    }
+    const bool had_held = n_held_ != 0;
+    housekeeping(now);
+    if (had_held) {
+        flush(io);
+    }
+    counters.table_size.v.store(conns.size(), std::memory_order_relaxed);
+    serve_dump(now);
 }
 
 void Worker::housekeeping(uint32_t now) noexcept {

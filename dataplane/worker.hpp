@@ -13,6 +13,7 @@
 #include "dataplane/conn_table.hpp"
 #include "dataplane/neighbour.hpp"
 #include "dataplane/parse.hpp"
+#include "dataplane/sched.hpp"
 #include "dataplane/snapshot.hpp"
 #include "dataplane/types.hpp"
 
@@ -96,6 +97,13 @@ public:
 
     // The poll loop; returns when *io.stop becomes true.
     void run(const WorkerIo& io);
+    // One turn of it: each port's RX burst, then the other workers' redirected frames and
+    // control's, each processed and flushed; housekeeping, the table gauge, a pending dump.
+    void poll_turn(const WorkerIo& io, const Snapshot& snap, uint32_t now,
+                   rte_mbuf** burst) noexcept;
+    // The TX lists to their ports (what a queue does not take: tx_full), the redirect lists to
+    // their rings (redirect_full), the slow-path messages to control (slow_path_full).
+    void flush(const WorkerIo& io) noexcept;
 
     // Worker that owns the connections of this client address (already under the snapshot's
     // owner_mask).
@@ -200,7 +208,14 @@ private:
     // port's list is full: hands it to the sink and stages m, or drops m (tx_full).
     [[gnu::cold, gnu::noinline]] void stage_full(uint16_t port, rte_mbuf* m) noexcept;
     TxSink sink_;
+    // process_burst's stages (pipeline.cpp).
+    void stage_classify(const Snapshot& snap, rte_mbuf** pkts, uint16_t n) noexcept;
+    void stage_candidates(uint16_t n) noexcept;
+    void stage_schedule(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, uint32_t now) noexcept;
+    void stage_handle(const Snapshot& snap, rte_mbuf** pkts, uint16_t n, uint32_t now) noexcept;
     void classify(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
+    bool admit(const Snapshot& snap, rte_mbuf* m, Item& it) noexcept;
+    bool kind_by_destination(rte_mbuf* m, Item& it, uint8_t dst_class) noexcept;
     // With several workers (callers check n_workers_ > 1 first, off the one-worker path):
     // stages m for the worker that owns `client`'s connections and returns true, unless that
     // is this one.
@@ -217,6 +232,21 @@ private:
     void preschedule(const Snapshot& snap, const rte_mbuf* m, Item& it, uint32_t now,
                      int32_t pick) noexcept;
     void handle_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
+    // A new connection's entry before it is inserted: its reply tuple's hash, its persistence
+    // template (kNone: none) and its service.
+    struct NewConn {
+        Conn c;
+        uint64_t h_out;
+        uint32_t tmpl;
+        const Service* svc;
+    };
+    // handle_inbound's stages (forward.hpp).
+    uint32_t live_inbound(const Snapshot& snap, const Item& it, uint32_t now) noexcept;
+    bool schedule_inbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now,
+                          NewConn& out) noexcept;
+    uint32_t insert_inbound(rte_mbuf* m, const Item& it, const NewConn& n, uint32_t now) noexcept;
+    void forward_inbound(const Snapshot& snap, rte_mbuf* m, const Parsed& p, const Conn& c,
+                         const Service* svc) noexcept;
     void handle_outbound(const Snapshot& snap, rte_mbuf* m, const Item& it, uint32_t now) noexcept;
     // A real's segment that no connection knows: a RST to its client (reset_unknown) or dropped.
     [[gnu::cold, gnu::noinline]] void outbound_unknown(const Snapshot& snap, rte_mbuf* m,
@@ -281,10 +311,15 @@ private:
                        uint32_t cand = kNoCandidate) noexcept;
     // The live persistence template for this client of svc, or kNone.
     uint32_t find_template(const FlowKey& k, uint64_t h, uint32_t now) noexcept;
+    // A new connection's real, or why there is none.
+    struct Pick {
+        int32_t real = kNoReal;            // index into the service's reals; < 0: none
+        Drop why = Drop::NoReal;           // when none: NoReal, or TableFull (no template)
+        uint32_t tmpl = ConnTable::kNone;  // persistence: the client's template
+    };
     // Schedules a new connection of a persistent service through its template (made if
-    // needed). Returns the real's index in svc.reals or kNoReal; *tmpl gets the template.
-    int32_t persist_pick(const Service& svc, const Parsed& p, uint32_t now,
-                         uint32_t* tmpl) noexcept;
+    // needed).
+    Pick persist_pick(const Service& svc, const Parsed& p, uint32_t now) noexcept;
     void remove_conn(uint32_t idx) noexcept;
     // The table is full: frees one entry for a new connection, preferring what a SYN flood
     // leaves (TCP connections not yet established, and anything expired), looking at no more
