@@ -153,7 +153,7 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
     }
     np->used = true;
     const FragNote& n = *np;
-    uint8_t* ip = frame_of(m) + kEth;
+    rte_ipv4_hdr* ip = ipv4_of(m);
     const bool out = n.action == FragAction::NatOut;
     TrafficCounters& s = svc_stats[n.svc_slot];
     TrafficCounters& r = real_stats[n.real_slot];
@@ -165,7 +165,7 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
     switch (n.action) {
     case FragAction::NatIn:
     case FragAction::NatOut: {
-        if (ip[8] <= 1) {
+        if (ip->time_to_live <= 1) {
             drop(m, Drop::TtlExceeded);
             return;
         }
@@ -175,7 +175,8 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
             return;
         }
         decrement_ttl(ip);
-        rewrite_addr(ip + (out ? 12 : 16), ip + 10, nullptr, false, n.addr);
+        rewrite_addr(out ? LB_FIELD(ip, src_addr) : LB_FIELD(ip, dst_addr),
+                     LB_FIELD(ip, hdr_checksum), nullptr, false, n.addr);
         xmit_nat(snap, m, *r, dst);
         return;
     }

@@ -5,7 +5,9 @@
 
 #include <rte_ether.h>
 #include <rte_hash_crc.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_udp.h>
 #include <rte_prefetch.h>
 #include <rte_tcp.h>
 
@@ -108,35 +110,36 @@ void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it
         return;
     }
     uint8_t* f = frame_of(m);
-    uint8_t* ip = f + kEth;
+    rte_ipv4_hdr* ip = ipv4_of(m);
     if (!decrement_ttl(ip)) {
         drop(m, Drop::TtlExceeded);
         return;
     }
     const Quoted& q = it.q;
-    uint8_t* qip = f + q.ip_off;
-    uint8_t* ql4 = qip + q.ihl;
+    auto* qip = reinterpret_cast<rte_ipv4_hdr*>(f + q.ip_off);
+    auto* ql4 = reinterpret_cast<rte_udp_hdr*>(f + q.ip_off + q.ihl);  // TCP's ports sit alike
     const bool udp = q.proto == IPPROTO_UDP;
     // The quoted transport checksum is fixed only when the quote holds it (a nonzero UDP one).
     const uint16_t coff = l4_csum_off(q.proto);
-    uint8_t* qc = q.l4_avail >= coff + 2 ? ql4 + coff : nullptr;
+    uint8_t* qc = q.l4_avail >= coff + 2 ? reinterpret_cast<uint8_t*>(ql4) + coff : nullptr;
     // Outer address fixes need no transport checksum: the ICMP checksum is recomputed below.
     if (to_vip) {
         // Router outside -> VIP about our reply VIP:vport -> client: becomes -> real about
         // real:rport -> client.
-        rewrite_addr(ip + 16, ip + 10, nullptr, false, c.real_ip);
-        rewrite_addr(qip + 12, qip + 10, qc, udp, c.real_ip);
-        rewrite_port(ql4, qc, udp, c.real_port);
+        rewrite_addr(LB_FIELD(ip, dst_addr), LB_FIELD(ip, hdr_checksum), nullptr, false,
+                     c.real_ip);
+        rewrite_addr(LB_FIELD(qip, src_addr), LB_FIELD(qip, hdr_checksum), qc, udp, c.real_ip);
+        rewrite_port(LB_FIELD(ql4, src_port), qc, udp, c.real_port);
     } else {
         // From inside -> client about client -> real:rport: becomes VIP -> client about
         // client -> VIP:vport (IPVS also puts the VIP in the outer source).
-        rewrite_addr(ip + 12, ip + 10, nullptr, false, c.vip);
-        rewrite_addr(qip + 16, qip + 10, qc, udp, c.vip);
-        rewrite_port(ql4 + 2, qc, udp, c.vport);
+        rewrite_addr(LB_FIELD(ip, src_addr), LB_FIELD(ip, hdr_checksum), nullptr, false, c.vip);
+        rewrite_addr(LB_FIELD(qip, dst_addr), LB_FIELD(qip, hdr_checksum), qc, udp, c.vip);
+        rewrite_port(LB_FIELD(ql4, dst_port), qc, udp, c.vport);
     }
-    uint8_t* icmp = f + it.p.l4_off;
-    wr16(icmp + 2, 0);
-    wr16(icmp + 2, csum_full(icmp, it.p.l4_len));
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(f + it.p.l4_off);
+    wr16(LB_FIELD(icmp, icmp_cksum), 0);
+    wr16(LB_FIELD(icmp, icmp_cksum), csum_full(icmp, it.p.l4_len));
     counters.icmp_errors_translated.add(1);
     // No ICMP error answers an ICMP error: over the egress MTU with DF, it is dropped.
     const rte_be32_t dst = to_vip ? c.real_ip : c.client_ip;

@@ -10,15 +10,11 @@
 #include <rte_udp.h>
 
 #include "dataplane/checksum.hpp"
+#include "dataplane/wire.hpp"
 
 namespace lb::dp {
 
 namespace {
-
-template <class H>
-const H* header_at(const uint8_t* p) noexcept {
-    return reinterpret_cast<const H*>(p);  // DPDK's wire headers are packed: any alignment
-}
 
 // Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4.
 [[gnu::cold, gnu::noinline]] bool parse_arp(const uint8_t* f, uint32_t len, Parsed& out) noexcept {
