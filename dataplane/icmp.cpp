@@ -27,8 +27,9 @@ void Worker::handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noex
         drop(m, Drop::Martian);  // no reply to a source that cannot be there
         return;
     }
-    std::memcpy(f, f + 6, 6);
-    std::memcpy(f + 6, ifc.mac.addr_bytes, 6);
+    auto* eth = header_at<rte_ether_hdr>(f);
+    eth->dst_addr = eth->src_addr;
+    eth->src_addr = ifc.mac;
     wr32(ip + 12, it.p.dst);
     wr32(ip + 16, it.p.src);
     ip[8] = 64;
