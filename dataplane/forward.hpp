@@ -165,13 +165,14 @@ namespace lb::dp {
         }
     }
     uint8_t* f = frame_of(m);
-    uint8_t* ip = f + kEth;
+    auto* ip = header_at<rte_ipv4_hdr>(f + kEth);
     decrement_ttl(ip);
-    uint8_t* l4 = f + p.l4_off;
+    // TCP's ports and UDP's sit alike; l4_csum_off says where the checksum is.
+    auto* l4 = header_at<rte_udp_hdr>(f + p.l4_off);
     const bool udp = p.proto == IPPROTO_UDP;
-    uint8_t* l4c = l4 + l4_csum_off(p.proto);
-    rewrite_addr(ip + 16, ip + 10, l4c, udp, c.real_ip);
-    rewrite_port(l4 + 2, l4c, udp, c.real_port);
+    uint8_t* l4c = reinterpret_cast<uint8_t*>(l4) + l4_csum_off(p.proto);
+    rewrite_addr(LB_FIELD(ip, dst_addr), LB_FIELD(ip, hdr_checksum), l4c, udp, c.real_ip);
+    rewrite_port(LB_FIELD(l4, dst_port), l4c, udp, c.real_port);
     if (e != nullptr) {
         put_l2(m, *e);
         return;
@@ -251,10 +252,10 @@ namespace lb::dp {
     real_stats[c.real_slot].out_bytes.add(p.ip_len);
 
     uint8_t* f = frame_of(m);
-    uint8_t* ip = f + kEth;
-    uint8_t* l4 = f + p.l4_off;
+    auto* ip = header_at<rte_ipv4_hdr>(f + kEth);
+    auto* l4 = header_at<rte_udp_hdr>(f + p.l4_off);  // TCP's ports sit alike
     const bool udp = p.proto == IPPROTO_UDP;
-    uint8_t* l4c = l4 + l4_csum_off(p.proto);
+    uint8_t* l4c = reinterpret_cast<uint8_t*>(l4) + l4_csum_off(p.proto);
     if (p.frag_first) {
         note_fragment(p, FragAction::NatOut, c.vip, 0, c);
     }
@@ -276,8 +277,8 @@ namespace lb::dp {
         }
     }
     decrement_ttl(ip);
-    rewrite_addr(ip + 12, ip + 10, l4c, udp, c.vip);
-    rewrite_port(l4, l4c, udp, c.vport);
+    rewrite_addr(LB_FIELD(ip, src_addr), LB_FIELD(ip, hdr_checksum), l4c, udp, c.vip);
+    rewrite_port(LB_FIELD(l4, src_port), l4c, udp, c.vport);
     if (e != nullptr) {
         put_l2(m, *e);
         return;

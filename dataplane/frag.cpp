@@ -19,14 +19,15 @@ namespace lb::dp {
 void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
                             const rte_ether_addr& src_mac, uint16_t mtu, Counter& sent) noexcept {
     const uint8_t* f = frame_of(m);
+    const auto* oh = header_at<const rte_ipv4_hdr>(f + kEth);
     const uint8_t* o = f + kEth;
-    const uint32_t ihl = (o[0] & 0x0fu) * 4u;
-    const uint32_t payload = rte_be_to_cpu_16(rd16(o + 2)) - ihl;
+    const uint32_t ihl = (oh->version_ihl & RTE_IPV4_HDR_IHL_MASK) * RTE_IPV4_IHL_MULTIPLIER;
+    const uint32_t payload = rte_be_to_cpu_16(oh->total_length) - ihl;
     const uint32_t chunk = mtu > ihl ? (mtu - ihl) & ~7u : 0;
     // A fragment being fragmented again keeps its place (offset) and its MF.
-    const uint16_t field = rte_be_to_cpu_16(rd16(o + 6));
-    const uint32_t base = (field & 0x1fffu) * 8u;
-    const uint16_t last_more = field & 0x2000;
+    const uint16_t field = rte_be_to_cpu_16(oh->fragment_offset);
+    const uint32_t base = (field & RTE_IPV4_HDR_OFFSET_MASK) * RTE_IPV4_HDR_OFFSET_UNITS;
+    const uint16_t last_more = field & RTE_IPV4_HDR_MF_FLAG;
     if (base + payload > 0xffffu) {
         drop(m, Drop::Malformed);  // would end beyond the largest datagram
         return;
@@ -53,9 +54,10 @@ void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& ds
             return;
         }
         frags[k]->port = port;
-        std::memcpy(g, dst_mac.addr_bytes, 6);
-        std::memcpy(g + 6, src_mac.addr_bytes, 6);
-        std::memcpy(g + 12, f + 12, 2);
+        auto* eth = header_at<rte_ether_hdr>(g);
+        eth->dst_addr = dst_mac;
+        eth->src_addr = src_mac;
+        eth->ether_type = header_at<const rte_ether_hdr>(f)->ether_type;
         uint8_t* h = g + kEth;
         std::memcpy(h, o, ihl);
         if (k != 0) {
@@ -81,11 +83,13 @@ void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& ds
                 i += olen;
             }
         }
-        wr16(h + 2, rte_cpu_to_be_16(uint16_t(ihl + len)));
-        const uint16_t more = k + 1 < n ? 0x2000 : last_more;
-        wr16(h + 6, rte_cpu_to_be_16(uint16_t(more | ((base + off) / 8))));
-        wr16(h + 10, 0);
-        wr16(h + 10, csum_full(h, uint16_t(ihl)));
+        auto* hh = header_at<rte_ipv4_hdr>(h);
+        hh->total_length = rte_cpu_to_be_16(uint16_t(ihl + len));
+        const uint16_t more = k + 1 < n ? RTE_IPV4_HDR_MF_FLAG : last_more;
+        hh->fragment_offset =
+            rte_cpu_to_be_16(uint16_t(more | ((base + off) / RTE_IPV4_HDR_OFFSET_UNITS)));
+        hh->hdr_checksum = 0;
+        hh->hdr_checksum = csum_full(h, uint16_t(ihl));
         std::memcpy(h + ihl, o + ihl + off, len);
     }
     for (uint32_t k = 0; k < n; ++k) {
@@ -153,7 +157,7 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
     }
     np->used = true;
     const FragNote& n = *np;
-    uint8_t* ip = frame_of(m) + kEth;
+    rte_ipv4_hdr* ip = ipv4_of(m);
     const bool out = n.action == FragAction::NatOut;
     TrafficCounters& s = svc_stats[n.svc_slot];
     TrafficCounters& r = real_stats[n.real_slot];
@@ -165,7 +169,7 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
     switch (n.action) {
     case FragAction::NatIn:
     case FragAction::NatOut: {
-        if (ip[8] <= 1) {
+        if (ip->time_to_live <= 1) {
             drop(m, Drop::TtlExceeded);
             return;
         }
@@ -175,7 +179,8 @@ void Worker::handle_frag_later(const Snapshot& snap, rte_mbuf* m, const Item& it
             return;
         }
         decrement_ttl(ip);
-        rewrite_addr(ip + (out ? 12 : 16), ip + 10, nullptr, false, n.addr);
+        rewrite_addr(out ? LB_FIELD(ip, src_addr) : LB_FIELD(ip, dst_addr),
+                     LB_FIELD(ip, hdr_checksum), nullptr, false, n.addr);
         xmit_nat(snap, m, *r, dst);
         return;
     }

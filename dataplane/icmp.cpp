@@ -5,7 +5,9 @@
 
 #include <rte_ether.h>
 #include <rte_hash_crc.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_udp.h>
 #include <rte_prefetch.h>
 #include <rte_tcp.h>
 
@@ -18,64 +20,66 @@ namespace lb::dp {
 
 void Worker::handle_echo(const Snapshot& snap, rte_mbuf* m, const Item& it) noexcept {
     uint8_t* f = frame_of(m);
-    uint8_t* ip = f + kEth;
-    uint8_t* icmp = f + it.p.l4_off;
+    auto* ip = header_at<rte_ipv4_hdr>(f + kEth);
+    auto* icmp = header_at<rte_icmp_hdr>(f + it.p.l4_off);
     const Interface& ifc = *snap.interface_of(m->port);
     if (!snap.source_ok(it.p.src, ifc)) {
         drop(m, Drop::Martian);  // no reply to a source that cannot be there
         return;
     }
-    std::memcpy(f, f + 6, 6);
-    std::memcpy(f + 6, ifc.mac.addr_bytes, 6);
-    wr32(ip + 12, it.p.dst);
-    wr32(ip + 16, it.p.src);
-    ip[8] = 64;
-    wr16(ip + 10, 0);
-    const uint16_t ihl = uint16_t(it.p.l4_off - kEth);
-    wr16(ip + 10, csum_full(ip, ihl));
-    const uint16_t from = rd16(icmp);
-    icmp[0] = 0;  // echo reply
-    wr16(icmp + 2, csum_replace2(rd16(icmp + 2), from, rd16(icmp)));
+    auto* eth = header_at<rte_ether_hdr>(f);
+    eth->dst_addr = eth->src_addr;
+    eth->src_addr = ifc.mac;
+    ip->src_addr = it.p.dst;
+    ip->dst_addr = it.p.src;
+    ip->time_to_live = 64;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = csum_full(ip, uint16_t(it.p.l4_off - kEth));
+    // The type and code word, before and after, for the checksum's update.
+    uint8_t* type_code = LB_FIELD(icmp, icmp_type);
+    const uint16_t from = rd16(type_code);
+    icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+    uint8_t* sum = LB_FIELD(icmp, icmp_cksum);
+    wr16(sum, csum_replace2(rd16(sum), from, rd16(type_code)));
     counters.icmp_echo_replies.add(1);
     stage(m->port, m);
 }
 
 void Worker::send_frag_needed(const Snapshot& snap, rte_mbuf* m, uint16_t inner_len,
                               uint16_t mtu, rte_be32_t from) noexcept {
+    constexpr uint16_t kHead = sizeof(rte_ipv4_hdr) + sizeof(rte_icmp_hdr);  // 28
     // RFC 1812 4.3.2.3: quote as much of the packet as fits in 576 bytes.
-    const uint16_t quote = std::min<uint16_t>(inner_len, 576 - 28);
+    const uint16_t quote = std::min<uint16_t>(inner_len, 576 - kHead);
     rte_pktmbuf_trim(m, uint16_t(inner_len - quote));
-    uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 28));
+    uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kHead));
     if (f == nullptr) {
         drop(m, Drop::NoMbuf);
         return;
     }
-    const uint8_t* q = f + kEth + 28;  // the packet as received
-    uint8_t* ip = f + kEth;
-    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
-    ip[0] = 0x45;
-    ip[1] = 0xc0;  // precedence: internetwork control, as Linux sends its ICMP errors
-    wr16(ip + 2, rte_cpu_to_be_16(uint16_t(28 + quote)));
-    wr32(ip + 4, 0);  // ID 0, no flags
-    ip[8] = 64;
-    ip[9] = IPPROTO_ICMP;
-    wr16(ip + 10, 0);
-    if (from != 0) {
-        wr32(ip + 12, from);
-    } else {
-        std::memcpy(ip + 12, q + 16, 4);  // from the address the client wrote to: the VIP
-    }
-    std::memcpy(ip + 16, q + 12, 4);  // to the client
-    wr16(ip + 10, csum_full(ip, 20));
-    uint8_t* icmp = ip + 20;
-    icmp[0] = 3;  // destination unreachable
-    icmp[1] = 4;  // fragmentation needed and DF set
-    wr16(icmp + 2, 0);
-    wr16(icmp + 4, 0);
-    wr16(icmp + 6, rte_cpu_to_be_16(mtu));
-    wr16(icmp + 2, csum_full(icmp, 8u + quote));
+    const auto* q = header_at<const rte_ipv4_hdr>(f + kEth + kHead);  // the packet as received
+    auto* ip = header_at<rte_ipv4_hdr>(f + kEth);
+    header_at<rte_ether_hdr>(f)->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->type_of_service = 0xc0;  // internetwork control, as Linux sends its ICMP errors
+    ip->total_length = rte_cpu_to_be_16(uint16_t(kHead + quote));
+    ip->packet_id = 0;
+    ip->fragment_offset = 0;
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_ICMP;
+    ip->hdr_checksum = 0;
+    // From the address the client wrote to (the VIP) unless told otherwise; to the client.
+    ip->src_addr = from != 0 ? from : q->dst_addr;
+    ip->dst_addr = q->src_addr;
+    ip->hdr_checksum = csum_full(ip, sizeof(rte_ipv4_hdr));
+    auto* icmp = header_at<rte_icmp_hdr>(f + kEth + sizeof(rte_ipv4_hdr));
+    icmp->icmp_type = 3;  // destination unreachable (DPDK 22.11 names only the echo types)
+    icmp->icmp_code = 4;  // fragmentation needed and DF set
+    icmp->icmp_cksum = 0;
+    icmp->icmp_ident = 0;                     // unused
+    icmp->icmp_seq_nb = rte_cpu_to_be_16(mtu);  // next-hop MTU (RFC 1191)
+    icmp->icmp_cksum = csum_full(icmp, 8u + quote);
     counters.frag_needed_sent.add(1);
-    send_ipv4(snap, m, rd32(ip + 16));
+    send_ipv4(snap, m, ip->dst_addr);
 }
 
 void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it,
@@ -108,35 +112,36 @@ void Worker::handle_icmp_error(const Snapshot& snap, rte_mbuf* m, const Item& it
         return;
     }
     uint8_t* f = frame_of(m);
-    uint8_t* ip = f + kEth;
+    rte_ipv4_hdr* ip = ipv4_of(m);
     if (!decrement_ttl(ip)) {
         drop(m, Drop::TtlExceeded);
         return;
     }
     const Quoted& q = it.q;
-    uint8_t* qip = f + q.ip_off;
-    uint8_t* ql4 = qip + q.ihl;
+    auto* qip = reinterpret_cast<rte_ipv4_hdr*>(f + q.ip_off);
+    auto* ql4 = reinterpret_cast<rte_udp_hdr*>(f + q.ip_off + q.ihl);  // TCP's ports sit alike
     const bool udp = q.proto == IPPROTO_UDP;
     // The quoted transport checksum is fixed only when the quote holds it (a nonzero UDP one).
     const uint16_t coff = l4_csum_off(q.proto);
-    uint8_t* qc = q.l4_avail >= coff + 2 ? ql4 + coff : nullptr;
+    uint8_t* qc = q.l4_avail >= coff + 2 ? reinterpret_cast<uint8_t*>(ql4) + coff : nullptr;
     // Outer address fixes need no transport checksum: the ICMP checksum is recomputed below.
     if (to_vip) {
         // Router outside -> VIP about our reply VIP:vport -> client: becomes -> real about
         // real:rport -> client.
-        rewrite_addr(ip + 16, ip + 10, nullptr, false, c.real_ip);
-        rewrite_addr(qip + 12, qip + 10, qc, udp, c.real_ip);
-        rewrite_port(ql4, qc, udp, c.real_port);
+        rewrite_addr(LB_FIELD(ip, dst_addr), LB_FIELD(ip, hdr_checksum), nullptr, false,
+                     c.real_ip);
+        rewrite_addr(LB_FIELD(qip, src_addr), LB_FIELD(qip, hdr_checksum), qc, udp, c.real_ip);
+        rewrite_port(LB_FIELD(ql4, src_port), qc, udp, c.real_port);
     } else {
         // From inside -> client about client -> real:rport: becomes VIP -> client about
         // client -> VIP:vport (IPVS also puts the VIP in the outer source).
-        rewrite_addr(ip + 12, ip + 10, nullptr, false, c.vip);
-        rewrite_addr(qip + 16, qip + 10, qc, udp, c.vip);
-        rewrite_port(ql4 + 2, qc, udp, c.vport);
+        rewrite_addr(LB_FIELD(ip, src_addr), LB_FIELD(ip, hdr_checksum), nullptr, false, c.vip);
+        rewrite_addr(LB_FIELD(qip, dst_addr), LB_FIELD(qip, hdr_checksum), qc, udp, c.vip);
+        rewrite_port(LB_FIELD(ql4, dst_port), qc, udp, c.vport);
     }
-    uint8_t* icmp = f + it.p.l4_off;
-    wr16(icmp + 2, 0);
-    wr16(icmp + 2, csum_full(icmp, it.p.l4_len));
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(f + it.p.l4_off);
+    wr16(LB_FIELD(icmp, icmp_cksum), 0);
+    wr16(LB_FIELD(icmp, icmp_cksum), csum_full(icmp, it.p.l4_len));
     counters.icmp_errors_translated.add(1);
     // No ICMP error answers an ICMP error: over the egress MTU with DF, it is dropped.
     const rte_be32_t dst = to_vip ? c.real_ip : c.client_ip;

@@ -10,15 +10,11 @@
 #include <rte_udp.h>
 
 #include "dataplane/checksum.hpp"
+#include "dataplane/wire.hpp"
 
 namespace lb::dp {
 
 namespace {
-
-template <class H>
-const H* header_at(const uint8_t* p) noexcept {
-    return reinterpret_cast<const H*>(p);  // DPDK's wire headers are packed: any alignment
-}
 
 // Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4.
 [[gnu::cold, gnu::noinline]] bool parse_arp(const uint8_t* f, uint32_t len, Parsed& out) noexcept {
@@ -157,8 +153,8 @@ ParseResult parse_frame(const uint8_t* f, uint32_t len, Parsed& out, Drop& reaso
 bool parse_icmp_quote(const uint8_t* f, uint32_t len, const Parsed& p, Quoted& q) noexcept {
     // ICMP error: 8-byte ICMP header, then the offending IPv4 header and >= 8 bytes after it.
     const uint32_t l3_end = uint32_t(p.l3_off) + p.ip_len;
-    const uint32_t qoff = uint32_t(p.l4_off) + 8;
-    if (l3_end > len || qoff + 20 > l3_end) {
+    const uint32_t qoff = uint32_t(p.l4_off) + sizeof(rte_icmp_hdr);
+    if (l3_end > len || qoff + sizeof(rte_ipv4_hdr) > l3_end) {
         return false;
     }
     const auto* ip = header_at<rte_ipv4_hdr>(f + qoff);

@@ -5,6 +5,7 @@
 
 #include <rte_ether.h>
 #include <rte_hash_crc.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_prefetch.h>
 #include <rte_tcp.h>
@@ -74,7 +75,7 @@ bool Worker::redirect_to_owner(const Snapshot& snap, rte_mbuf* m, rte_be32_t cli
                                                                uint8_t dst_class) noexcept {
     const Parsed& p = it.p;
     const bool l4_ports = p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP;
-    const bool echo = p.proto == IPPROTO_ICMP && p.icmp_type == 8;
+    const bool echo = p.proto == IPPROTO_ICMP && p.icmp_type == RTE_IP_ICMP_ECHO_REQUEST;
     const auto quote = [&] {
         return p.proto == IPPROTO_ICMP && is_icmp_error(p.icmp_type) &&
                parse_icmp_quote(frame_of(m), rte_pktmbuf_data_len(m), p, it.q);

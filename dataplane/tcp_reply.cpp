@@ -38,10 +38,10 @@ void Worker::write_tcp_segment(uint8_t* f, rte_be32_t src, rte_be16_t sport, rte
                                rte_be16_t dport, uint32_t seq, uint32_t ack,
                                uint8_t flags) noexcept {
     constexpr uint16_t kLen = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
-    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + kEth);
-    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(f + kEth + sizeof(rte_ipv4_hdr));
-    ip->version_ihl = 0x45;
+    header_at<rte_ether_hdr>(f)->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = header_at<rte_ipv4_hdr>(f + kEth);
+    auto* tcp = header_at<rte_tcp_hdr>(f + kEth + sizeof(rte_ipv4_hdr));
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
     ip->type_of_service = 0;
     ip->total_length = rte_cpu_to_be_16(kLen);
     ip->packet_id = 0;

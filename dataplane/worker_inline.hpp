@@ -55,9 +55,9 @@ namespace lb::dp {
 }
 
 [[gnu::always_inline]] inline void Worker::put_l2(rte_mbuf* m, const Egress& e) noexcept {
-    uint8_t* f = frame_of(m);
-    std::memcpy(f, e.dst_mac.addr_bytes, 6);
-    std::memcpy(f + 6, e.src_mac.addr_bytes, 6);
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    eth->dst_addr = e.dst_mac;
+    eth->src_addr = e.src_mac;
     stage(e.port, m);
 }
 

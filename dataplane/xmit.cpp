@@ -104,11 +104,11 @@ void Worker::send_on(const Snapshot& snap, rte_mbuf* m, uint16_t port,
 
 void Worker::stage_l2(rte_mbuf* m, uint16_t port, const Interface& ifc, rte_be32_t next_hop,
                       rte_be32_t cache_dst, uint8_t cache_kind) noexcept {
-    uint8_t* f = frame_of(m);
-    std::memcpy(f + 6, ifc.mac.addr_bytes, 6);
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    eth->src_addr = ifc.mac;
     rte_ether_addr mac;
     if (neigh_lookup(next_hop, mac)) {
-        std::memcpy(f, mac.addr_bytes, 6);
+        eth->dst_addr = mac;
         stage(port, m);
         if (cache_dst != 0) {
             egress_[egress_slot(cache_dst)] = {cache_dst, port,   ifc.mtu,   mac,
@@ -130,7 +130,7 @@ void Worker::release_held(uint32_t now_ms, bool all) noexcept {
         Held h = held_[i];
         rte_ether_addr mac;
         if (!all && neigh_lookup(h.next_hop, mac)) {
-            std::memcpy(frame_of(h.m), mac.addr_bytes, 6);
+            rte_pktmbuf_mtod(h.m, rte_ether_hdr*)->dst_addr = mac;
             stage(h.port, h.m);
         } else if (all || expired(h.deadline, now_ms)) {
             drop(h.m, Drop::NoNeighbour);
@@ -156,9 +156,9 @@ void Worker::xmit_dr(const Snapshot& snap, rte_mbuf* m, rte_be32_t real) noexcep
 
 void Worker::xmit_tunnel(const Snapshot& snap, rte_mbuf* m, rte_be32_t real,
                          rte_be32_t tunnel_src, bool answer_too_big) noexcept {
-    const uint8_t* inner = frame_of(m) + kEth;
-    const uint16_t inner_len = rte_be_to_cpu_16(rd16(inner + 2));
-    const bool df = (inner[6] & 0x40) != 0;
+    const auto* inner = header_at<const rte_ipv4_hdr>(frame_of(m) + kEth);
+    const uint16_t inner_len = rte_be_to_cpu_16(inner->total_length);
+    const bool df = (inner->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG)) != 0;
     // Ethernet padding is not part of the packet the real gets.
     rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - kEth - inner_len));
     const Egress* e = egress_hit(real, kEgressRouted);
@@ -209,20 +209,21 @@ bool Worker::encapsulate(rte_mbuf* m, rte_be32_t real, rte_be32_t src) noexcept 
         drop(m, Drop::NoMbuf);
         return false;
     }
-    const uint8_t* inner = f + kEth + 20;
-    wr16(f + 12, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
-    uint8_t* o = f + kEth;
-    o[0] = 0x45;
-    o[1] = inner[1];  // TOS
-    wr16(o + 2, rte_cpu_to_be_16(uint16_t(rte_be_to_cpu_16(rd16(inner + 2)) + 20)));
-    std::memcpy(o + 4, inner + 4, 2);  // ID
-    wr16(o + 6, (inner[6] & 0x40) != 0 ? rte_cpu_to_be_16(0x4000) : 0);
-    o[8] = 64;
-    o[9] = IPPROTO_IPIP;
-    wr16(o + 10, 0);
-    wr32(o + 12, src);
-    wr32(o + 16, real);
-    wr16(o + 10, csum_full(o, 20));
+    header_at<rte_ether_hdr>(f)->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    auto* o = header_at<rte_ipv4_hdr>(f + kEth);
+    const auto* inner = header_at<const rte_ipv4_hdr>(f + kEth + sizeof(rte_ipv4_hdr));
+    o->version_ihl = RTE_IPV4_VHL_DEF;
+    o->type_of_service = inner->type_of_service;
+    o->total_length =
+        rte_cpu_to_be_16(uint16_t(rte_be_to_cpu_16(inner->total_length) + sizeof(rte_ipv4_hdr)));
+    o->packet_id = inner->packet_id;
+    o->fragment_offset = inner->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+    o->time_to_live = 64;
+    o->next_proto_id = IPPROTO_IPIP;
+    o->hdr_checksum = 0;
+    o->src_addr = src;
+    o->dst_addr = real;
+    o->hdr_checksum = csum_full(o, sizeof(rte_ipv4_hdr));
     counters.tunnel_encapsulated.add(1);
     return true;
 }
@@ -235,9 +236,9 @@ const Route* Worker::nat_route(const Snapshot& snap, rte_mbuf* m, rte_be32_t dst
         drop(m, Drop::NoRoute);
         return nullptr;
     }
-    const uint8_t* ip = frame_of(m) + kEth;
-    const uint16_t len = rte_be_to_cpu_16(rd16(ip + 2));
-    if (len <= ifc->mtu || (ip[6] & 0x40) == 0) {
+    const auto* ip = header_at<const rte_ipv4_hdr>(frame_of(m) + kEth);
+    const uint16_t len = rte_be_to_cpu_16(ip->total_length);
+    if (len <= ifc->mtu || (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_DF_FLAG)) == 0) {
         return r;
     }
     if (!may_answer) {
@@ -254,7 +255,7 @@ void Worker::xmit_nat(const Snapshot& snap, rte_mbuf* m, const Route& r, rte_be3
                       uint8_t cache) noexcept {
     const Interface& ifc = *snap.interface_of(r.port);  // nat_route found it
     const rte_be32_t next_hop = r.gateway != 0 ? r.gateway : dst;
-    const uint16_t len = rte_be_to_cpu_16(rd16(frame_of(m) + kEth + 2));
+    const uint16_t len = rte_be_to_cpu_16(header_at<const rte_ipv4_hdr>(frame_of(m) + kEth)->total_length);
     if (len <= ifc.mtu) {
         const rte_be32_t key = cache == kEgressRouted    ? dst
                                : cache == kEgressNextHop ? next_hop
