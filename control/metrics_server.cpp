@@ -3,8 +3,9 @@
 // crowd of idle or slow clients cannot do to it: hold every connection (at the cap, the one
 // idle the longest is closed to admit a new one, then the slowest request), keep one open
 // (deadlines per state, a request's head and body included, not reset by each byte), or make
-// it buffer without bound (request heads of at most kMaxHead bytes, bodies of kMaxBody, and
-// the exposition text shared by every connection that sends it).
+// it buffer without bound (request heads of at most kHttpMaxHead bytes, bodies of
+// kHttpMaxBody, and the exposition text shared by every connection that sends it). The HTTP
+// message format (parsing a request, writing a response's head) is http.cpp's.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -32,6 +32,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config.hpp"
+#include "control/http.hpp"
 #include "control/log.hpp"
 #include "control/metrics.hpp"
 
@@ -48,8 +49,6 @@ constexpr auto kRequestTimeout = milliseconds(2'000);    // first byte to the en
 constexpr auto kWriteTimeout = milliseconds(5'000);      // a response must make progress this often
 constexpr auto kResponseTimeout = milliseconds(20'000);  // and be sent in all within this
 constexpr auto kAcceptPause = milliseconds(100);         // after accept ran out of descriptors
-constexpr size_t kMaxHead = 8192;                        // request line and headers
-constexpr size_t kMaxBody = 4096;                        // a request body (read and ignored)
 constexpr size_t kMaxRequests = 100;                     // per connection
 constexpr int kBacklog = 1024;  // a burst of connections waits here, not in SYN retries
 constexpr int kAcceptsPerRound = 64;
@@ -60,35 +59,6 @@ std::string errno_text(int err) { return std::error_code(err, std::generic_categ
 
 std::shared_ptr<const std::string> text(std::string s) {
     return std::make_shared<const std::string>(std::move(s));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-// Whether the comma-separated header value holds `token` (case-insensitive).
-bool has_token(std::string_view value, std::string_view token) {
-    while (!value.empty()) {
-        const size_t comma = value.find(',');
-        if (iequals(trim(value.substr(0, comma)), token)) {
-            return true;
-        }
-        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
-    }
-    return false;
 }
 
 struct Conn {
@@ -107,110 +77,6 @@ struct Conn {
     // What closing it costs: 0 idle, 1 a request half-received, 2 a response in progress.
     int busy() const { return sending() ? 2 : in.empty() ? 0 : 1; }
 };
-
-struct Request {
-    bool complete = false;  // false: wait for more bytes
-    size_t length = 0;      // head and body
-    int status = 0;         // != 0: answer with this error and close
-    std::string method, path;
-    bool keep_alive = true;
-};
-
-// Parses the request at the front of `in`.
-Request parse_request(const std::string& in) {
-    Request r;
-    size_t end = in.find("\r\n\r\n");
-    size_t sep = 4;
-    if (const size_t lf = in.find("\n\n"); lf != std::string::npos && lf < end) {
-        end = lf;
-        sep = 2;
-    }
-    if (end == std::string::npos) {
-        if (in.size() > kMaxHead) {
-            r.status = 431;
-        }
-        return r;
-    }
-    if (end > kMaxHead) {
-        r.status = 431;
-        return r;
-    }
-    const std::string_view head(in.data(), end);
-    size_t eol = head.find('\n');
-    const std::string_view line = trim(head.substr(0, eol));
-    const size_t sp1 = line.find(' ');
-    const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
-        r.status = 400;
-        return r;
-    }
-    r.method = std::string(line.substr(0, sp1));
-    const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    const std::string_view version = line.substr(sp2 + 1);
-    if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-        r.status = version.substr(0, 5) == "HTTP/" ? 505 : 400;
-        return r;
-    }
-    r.path = std::string(target.substr(0, target.find('?')));
-    r.keep_alive = version == "HTTP/1.1";
-    size_t body = 0;
-    while (eol != std::string_view::npos) {
-        const size_t start = eol + 1;
-        eol = head.find('\n', start);
-        const std::string_view h =
-            head.substr(start, eol == std::string_view::npos ? eol : eol - start);
-        const size_t colon = h.find(':');
-        if (trim(h).empty()) {
-            continue;
-        }
-        if (colon == std::string_view::npos) {
-            r.status = 400;
-            return r;
-        }
-        const std::string_view name = h.substr(0, colon);
-        const std::string_view value = trim(h.substr(colon + 1));
-        if (iequals(name, "Content-Length")) {
-            if (value.empty() || value.size() > 9 ||
-                !std::all_of(value.begin(), value.end(),
-                             [](char c) { return c >= '0' && c <= '9'; })) {
-                r.status = 400;
-                return r;
-            }
-            body = std::stoul(std::string(value));
-        } else if (iequals(name, "Transfer-Encoding")) {
-            r.status = 501;  // no chunked request bodies: nothing here takes a body
-            return r;
-        } else if (iequals(name, "Connection")) {
-            if (has_token(value, "close")) {
-                r.keep_alive = false;
-            } else if (has_token(value, "keep-alive")) {
-                r.keep_alive = true;
-            }
-        }
-    }
-    if (body > kMaxBody) {
-        r.status = 413;
-        return r;
-    }
-    r.length = end + sep + body;
-    r.complete = in.size() >= r.length;
-    return r;
-}
-
-const char* reason(int status) {
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-    }
-}
 
 }  // namespace
 
@@ -260,16 +126,7 @@ struct MetricsServer::Impl {
     void respond(Conn& c, int status, std::string_view type,
                  std::shared_ptr<const std::string> body, bool head_only, bool keep_alive) {
         c.close_after = !keep_alive || ++c.served >= kMaxRequests;
-        c.head = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
-        if (status == 405) {
-            c.head += "Allow: GET, HEAD\r\n";
-        }
-        c.head += "Content-Type: " + std::string(type) + "\r\n";
-        c.head += "Content-Length: " + std::to_string(body->size()) + "\r\n";
-        if (c.close_after) {
-            c.head += "Connection: close\r\n";
-        }
-        c.head += "\r\n";
+        c.head = http_response_head(status, type, body->size(), c.close_after);
         c.body = head_only ? nullptr : std::move(body);
         c.sent = 0;
         const Clock::time_point now = Clock::now();
@@ -278,8 +135,8 @@ struct MetricsServer::Impl {
     }
 
     void error(Conn& c, int status) {
-        respond(c, status, kTextType, text(std::to_string(status) + " " + reason(status) + "\n"),
-                false, false);
+        const std::string body = std::to_string(status) + " " + http_reason(status) + "\n";
+        respond(c, status, kTextType, text(body), false, false);
         c.in.clear();
     }
 
@@ -288,7 +145,7 @@ struct MetricsServer::Impl {
         if (c.sending() || c.in.empty()) {
             return;
         }
-        const Request r = parse_request(c.in);
+        const HttpRequest r = parse_http_request(c.in);
         if (r.status != 0) {
             error(c, r.status);
             return;
@@ -358,7 +215,7 @@ struct MetricsServer::Impl {
     bool on_readable(Conn& c) {
         char buf[4096];
         for (;;) {
-            if (c.in.size() > kMaxHead + kMaxBody + 4) {
+            if (c.in.size() > kHttpMaxHead + kHttpMaxBody + 4) {
                 return true;  // enough for parse_request to decide; read no more meanwhile
             }
             const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
