@@ -1,11 +1,11 @@
 // The metrics endpoint's HTTP/1.1 server: one thread, poll() over the listening socket and at
 // most kMaxConns connections, for the two GET endpoints Prometheus and people use. What a
-// crowd of idle or slow clients cannot do to it: hold every connection (at the cap, the one
-// idle the longest is closed to admit a new one, then the slowest request), keep one open
-// (deadlines per state, a request's head and body included, not reset by each byte), or make
-// it buffer without bound (request heads of at most kHttpMaxHead bytes, bodies of
-// kHttpMaxBody, and the exposition text shared by every connection that sends it). The HTTP
-// message format (parsing a request, writing a response's head) is http.cpp's.
+// crowd of idle or slow clients cannot do to it: hold every connection (at the cap, one done
+// with or the one idle the longest is closed to admit a new one, then the slowest request),
+// keep one open (deadlines per state, a request's head and body included, not reset by each
+// byte), or make it buffer without bound (request heads of at most kHttpMaxHead bytes, bodies
+// of kHttpMaxBody, and the exposition text shared by every connection that sends it). The
+// HTTP message format (parsing a request, writing a response's head) is http.cpp's.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -49,6 +49,8 @@ constexpr auto kRequestTimeout = milliseconds(2'000);    // first byte to the en
 constexpr auto kWriteTimeout = milliseconds(5'000);      // a response must make progress this often
 constexpr auto kResponseTimeout = milliseconds(20'000);  // and be sent in all within this
 constexpr auto kAcceptPause = milliseconds(100);         // after accept ran out of descriptors
+constexpr auto kLingerTimeout = milliseconds(2'000);     // reading what follows a last response
+constexpr size_t kMaxLinger = 256 * 1024;                // bytes read and dropped meanwhile
 constexpr size_t kMaxRequests = 100;                     // per connection
 constexpr int kBacklog = 1024;  // a burst of connections waits here, not in SYN retries
 constexpr int kAcceptsPerRound = 64;
@@ -68,14 +70,17 @@ struct Conn {
     std::shared_ptr<const std::string> body;
     size_t sent = 0;  // of head, then of body
     bool close_after = false;
+    bool lingering = false;  // its last response sent and shut down; reading till the peer's end
     size_t served = 0;
+    size_t dropped = 0;  // bytes read while lingering
     Clock::time_point since;         // accepted, or its last response sent: eviction order
     Clock::time_point deadline;      // closed when it passes
     Clock::time_point response_end;  // the latest a response in progress may take
 
     bool sending() const { return !head.empty(); }
-    // What closing it costs: 0 idle, 1 a request half-received, 2 a response in progress.
-    int busy() const { return sending() ? 2 : in.empty() ? 0 : 1; }
+    // What closing it costs: -1 done (lingering), 0 idle, 1 a request half-received, 2 a
+    // response in progress.
+    int busy() const { return lingering ? -1 : sending() ? 2 : in.empty() ? 0 : 1; }
 };
 
 }  // namespace
@@ -176,6 +181,43 @@ struct MetricsServer::Impl {
         }
     }
 
+    // After the last response: the sending side is shut down, and what the client still sends
+    // (pipelined requests past the last one answered, the rest of a refused request) is read
+    // and dropped until it closes its side, for kLingerTimeout at most. Closing at once with
+    // unread bytes would send a RST, and a RST makes the client's kernel drop the responses it
+    // has not read yet. False if the connection is done with.
+    bool linger(Conn& c, Clock::time_point now) {
+        ::shutdown(c.fd, SHUT_WR);
+        c.lingering = true;
+        c.in.clear();
+        c.in.shrink_to_fit();
+        c.since = now;
+        c.deadline = now + kLingerTimeout;
+        return drain(c);
+    }
+
+    // Reads and drops what a lingering connection's client sends. False once it is done with
+    // (the client's end, an error, or more than kMaxLinger bytes).
+    bool drain(Conn& c) {
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                return true;
+            }
+            if (n <= 0) {
+                return false;
+            }
+            c.dropped += size_t(n);
+            if (c.dropped > kMaxLinger) {
+                return false;
+            }
+        }
+    }
+
     // Sends what it can. False if the connection is done with (closed or to close).
     bool flush(Conn& c) {
         while (c.sending()) {
@@ -200,8 +242,7 @@ struct MetricsServer::Impl {
                 c.body.reset();
                 c.sent = 0;
                 if (c.close_after) {
-                    ::shutdown(c.fd, SHUT_WR);
-                    return false;
+                    return linger(c, now);
                 }
                 c.since = now;
                 c.deadline = now + (c.in.empty() ? kIdleTimeout : kRequestTimeout);
@@ -241,6 +282,9 @@ struct MetricsServer::Impl {
                 process(c);
                 if (c.sending() && !flush(c)) {
                     return false;
+                }
+                if (c.lingering) {
+                    return true;  // answered for the last time: drain() reads the rest
                 }
             }
         }
@@ -282,6 +326,14 @@ struct MetricsServer::Impl {
         }
     }
 
+    // The connection's turn when poll() found it ready. False if it is done with.
+    bool serve(Conn& c) {
+        if (c.lingering) {
+            return drain(c);
+        }
+        return c.sending() ? flush(c) : on_readable(c);
+    }
+
     // One round: wait, serve what is ready, accept, close what ran out of time. False once
     // the server is stopping.
     bool round() {
@@ -312,9 +364,7 @@ struct MetricsServer::Impl {
                 continue;
             }
             try {
-                const bool keep = c.sending() ? ((rev & POLLNVAL) == 0 && flush(c))
-                                              : ((rev & POLLNVAL) == 0 && on_readable(c));
-                if (!keep) {
+                if ((rev & POLLNVAL) != 0 || !serve(c)) {
                     close_conn(c);
                 }
             } catch (...) {

@@ -1,12 +1,16 @@
 // The metrics server's HTTP/1.1 framing: request heads (parse_http_request), response heads
-// (http_response_head), and pipelined requests on the wire.
+// (http_response_head), pipelined requests and the close after the last response, on the
+// wire.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "control/http.hpp"
@@ -106,9 +110,7 @@ TEST_CASE("http: response heads", "[metrics][http]") {
 
 namespace {
 
-// Sends `req` on a new connection to the loopback `port`, then reads until the server closes
-// the connection (or 5 s pass).
-std::string exchange(uint16_t port, const std::string& req) {
+int connect_to_server(uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     sockaddr_in sa{};
@@ -116,6 +118,13 @@ std::string exchange(uint16_t port, const std::string& req) {
     sa.sin_port = htons(port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+    return fd;
+}
+
+// Sends `req` on a new connection to the loopback `port`, then reads until the server closes
+// the connection (or 5 s pass).
+std::string exchange(uint16_t port, const std::string& req) {
+    const int fd = connect_to_server(port);
     timeval tv{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size()));
@@ -139,6 +148,20 @@ size_t count(const std::string& s, const std::string& what) {
 
 }  // namespace
 
+TEST_CASE("metrics server: a pipelining flood gets 100 answers, then the close",
+          "[metrics][http]") {
+    MetricsServer srv("127.0.0.1:0", [] { return std::string("x 1\n"); });
+    std::string flood;
+    for (int i = 0; i < 150; ++i) {
+        flood += "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
+    }
+    const std::string out = exchange(srv.port(), flood);
+    CHECK(count(out, "HTTP/1.1 200 OK\r\n") == 100);
+    CHECK(count(out, "Connection: close\r\n") == 1);
+    CHECK(out.size() >= 4);
+    CHECK(out.substr(out.size() - 4) == "x 1\n");
+}
+
 TEST_CASE("metrics server: an error answer closes the connection", "[metrics][http]") {
     MetricsServer srv("127.0.0.1:0", [] { return std::string("x 1\n"); });
     const std::string out =
@@ -146,4 +169,67 @@ TEST_CASE("metrics server: an error answer closes the connection", "[metrics][ht
     CHECK(count(out, "HTTP/1.1 ") == 1);
     CHECK(out.find("HTTP/1.1 400 Bad Request\r\n") == 0);
     CHECK(count(out, "Connection: close\r\n") == 1);
+}
+
+namespace {
+
+// Whether writing to `fd` fails within `secs` (the server closed its end: a RST answers).
+bool send_fails_within(int fd, double secs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string junk(1024, 'x');
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < secs) {
+        if (::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+            errno != EAGAIN && errno != EWOULDBLOCK) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+// A GET /metrics of HTTP/1.0 on a new connection, read to the server's end of stream (within
+// 5 s); the connection stays open on this side.
+int last_response(uint16_t port, std::string& out) {
+    const int fd = connect_to_server(port);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    const std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
+    REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size()));
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+        out.append(buf, size_t(n));
+    }
+    CHECK(n == 0);
+    return fd;
+}
+
+}  // namespace
+
+TEST_CASE("metrics server: after its last response, what the client sends is read and dropped "
+          "for 2 s at most",
+          "[metrics][http][slow]") {
+    MetricsServer srv("127.0.0.1:0", [] { return std::string("x 1\n"); });
+    std::string out;
+    const int fd = last_response(srv.port(), out);
+    CHECK(out.substr(out.size() - 4) == "x 1\n");
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(!send_fails_within(fd, 1.0));  // read and dropped
+    CHECK(send_fails_within(fd, 3.0));   // closed after kLingerTimeout
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(secs > 1.5);
+    CHECK(secs < 3.0);
+    ::close(fd);
+}
+
+TEST_CASE("metrics server: more than 256 KiB after the last response closes it at once",
+          "[metrics][http]") {
+    MetricsServer srv("127.0.0.1:0", [] { return std::string("x 1\n"); });
+    std::string out;
+    const int fd = last_response(srv.port(), out);
+    const std::string junk(300 * 1024, 'x');
+    ::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+    CHECK(send_fails_within(fd, 1.0));
+    ::close(fd);
 }
