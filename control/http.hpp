@@ -10,6 +10,7 @@ namespace lb::ctl {
 
 inline constexpr size_t kHttpMaxHead = 8192;  // request line and headers, the blank line apart
 inline constexpr size_t kHttpMaxBody = 4096;  // a request body (read and ignored)
+inline constexpr std::string_view kHttpTextType = "text/plain; charset=utf-8";
 
 struct HttpRequest {
     bool complete = false;     // false: wait for more bytes
