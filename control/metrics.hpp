@@ -41,9 +41,13 @@ inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; c
 // Serves GET (and HEAD) /metrics (the text `source` returns), / (a pointer to /metrics), 404 for
 // other paths and 405 for other methods, over HTTP/1.1 with keep-alive, from one thread of its
 // own (metrics_server.cpp): poll() over at most 128 connections; when all are taken, a new
-// one closes the connection idle the longest (then the oldest unfinished request). A request
+// one closes a lingering one (below), else the one idle the longest, else the oldest
+// unfinished request. A request
 // must arrive whole within 2 s of its first byte (head at most 8 KiB, body 4 KiB), an idle
 // connection is closed after 5 s, a response must progress every 5 s and end within 20 s.
+// After a connection's last response (Connection: close, an error, the 100th request) what the
+// client still sends is read and dropped for 2 s at most (256 KiB), so that the close is no
+// RST that would cut the responses short.
 // `source` runs on that thread: it must be thread-safe and cheap (return a copy of a string
 // kept under a mutex). The constructor has bound the port when it returns and throws
 // std::runtime_error on a bad spec or a port it cannot bind. The destructor stops listening,
