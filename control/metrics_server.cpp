@@ -108,7 +108,7 @@ struct Conn {
     int busy() const { return sending() ? 2 : in.empty() ? 0 : 1; }
 };
 
-struct Request {
+struct HttpRequest {
     bool complete = false;  // false: wait for more bytes
     size_t length = 0;      // head and body
     int status = 0;         // != 0: answer with this error and close
@@ -117,8 +117,8 @@ struct Request {
 };
 
 // Parses the request at the front of `in`.
-Request parse_request(const std::string& in) {
-    Request r;
+HttpRequest parse_request(const std::string& in) {
+    HttpRequest r;
     size_t end = in.find("\r\n\r\n");
     size_t sep = 4;
     if (const size_t lf = in.find("\n\n"); lf != std::string::npos && lf < end) {
@@ -288,7 +288,7 @@ struct MetricsServer::Impl {
         if (c.sending() || c.in.empty()) {
             return;
         }
-        const Request r = parse_request(c.in);
+        const HttpRequest r = parse_request(c.in);
         if (r.status != 0) {
             error(c, r.status);
             return;

@@ -1206,7 +1206,7 @@ std::string format_save(const Status& status) {
     return out;
 }
 
-std::string format_connections(const Connections& conns, const ListOptions& opts) {
+std::string conn_title(const ListOptions& opts) {
     std::string out = "IPVS connection entries\n";
     // "pro expire %-11s %-18s %-18s %s\n", with --persistent-conn
     // "pro expire %-11s %-18s %-18s %-18s %-16s %s\n" and the pe columns
@@ -1217,15 +1217,52 @@ std::string format_connections(const Connections& conns, const ListOptions& opts
     } else {
         out += "destination\n";
     }
+    return out;
+}
+
+void append_conn_line(std::string& out, const ConnEntry& e) {
+    // "%-3s %-6s %-11s %-18s %-18s %s\n", expire "%02d:%02d" (minutes, seconds)
+    auto pad = [&out](size_t from, size_t width) {
+        if (out.size() - from < width) {
+            out.append(width - (out.size() - from), ' ');
+        }
+    };
+    auto two = [&out](uint32_t v) {
+        if (v < 10) {
+            out.push_back('0');
+        }
+        out += std::to_string(v);
+    };
+    size_t from = out.size();
+    out += proto_name(e.proto);
+    pad(from, 3);
+    out.push_back(' ');
+    from = out.size();
+    two(e.expire_s / 60);
+    out.push_back(':');
+    two(e.expire_s % 60);
+    pad(from, 6);
+    out.push_back(' ');
+    from = out.size();
+    out += e.state;
+    pad(from, 11);
+    out.push_back(' ');
+    from = out.size();
+    out += format_addr_port(e.client, e.cport);
+    pad(from, 18);
+    out.push_back(' ');
+    from = out.size();
+    out += format_addr_port(e.vip, e.vport);
+    pad(from, 18);
+    out.push_back(' ');
+    out += format_addr_port(e.real, e.rport);
+    out.push_back('\n');
+}
+
+std::string format_connections(const Connections& conns, const ListOptions& opts) {
+    std::string out = conn_title(opts);
     for (const ConnEntry& e : conns.entries) {
-        // "%-3s %-6s %-11s %-18s %-18s %s\n", expire "%02d:%02d" (minutes, seconds)
-        const uint32_t minutes = e.expire_s / 60, seconds = e.expire_s % 60;
-        const std::string expire = (minutes < 10 ? "0" : "") + std::to_string(minutes) + ":" +
-                                   (seconds < 10 ? "0" : "") + std::to_string(seconds);
-        out += pad_right(proto_name(e.proto), 3) + " " + pad_right(expire, 6) + " " +
-               pad_right(e.state, 11) + " " + pad_right(format_addr_port(e.client, e.cport), 18) +
-               " " + pad_right(format_addr_port(e.vip, e.vport), 18) + " " +
-               format_addr_port(e.real, e.rport) + "\n";
+        append_conn_line(out, e);
     }
     return out;
 }
@@ -1437,24 +1474,44 @@ std::string json_list(const Status& status, const ListOptions& opts) {
     return dump(doc);
 }
 
-std::string json_connections(const Connections& conns) {
-    Json entries = Json::array();
-    for (const ConnEntry& e : conns.entries) {
-        entries.push_back(Json{
-            {"protocol", proto_name(e.proto)},
-            {"expire", e.expire_s},
-            {"state", e.state},
-            {"template", e.is_template},
-            {"source", format_addr(e.client)},
-            {"source_port", e.cport},
-            {"virtual", format_addr(e.vip)},
-            {"virtual_port", e.vport},
-            {"destination", format_addr(e.real)},
-            {"destination_port", e.rport},
-            {"forward", forward_name(e.forward)},
-        });
+// The document of json_connections, {"total": N, "connections": [...]}, dumped as dump() would
+// dump it whole: each entry is its own object dumped at two levels of indentation.
+std::string json_conns_head(uint64_t total) {
+    return "{\n  \"total\": " + std::to_string(total) + ",\n  \"connections\": [";
+}
+
+void append_json_conn(std::string& out, const ConnEntry& e, bool first) {
+    const Json j{
+        {"protocol", proto_name(e.proto)},
+        {"expire", e.expire_s},
+        {"state", e.state},
+        {"template", e.is_template},
+        {"source", format_addr(e.client)},
+        {"source_port", e.cport},
+        {"virtual", format_addr(e.vip)},
+        {"virtual_port", e.vport},
+        {"destination", format_addr(e.real)},
+        {"destination_port", e.rport},
+        {"forward", forward_name(e.forward)},
+    };
+    out += first ? "\n    " : ",\n    ";
+    const std::string text = j.dump(2, ' ', false, Json::error_handler_t::replace);
+    for (const char c : text) {
+        out.push_back(c);
+        if (c == '\n') {
+            out += "    ";
+        }
     }
-    return dump(Json{{"total", conns.total}, {"connections", std::move(entries)}});
+}
+
+std::string json_conns_tail(bool empty) { return empty ? "]\n}\n" : "\n  ]\n}\n"; }
+
+std::string json_connections(const Connections& conns) {
+    std::string out = json_conns_head(conns.total);
+    for (size_t i = 0; i < conns.entries.size(); ++i) {
+        append_json_conn(out, conns.entries[i], i == 0);
+    }
+    return out + json_conns_tail(conns.entries.empty());
 }
 
 std::string json_timeout(const Status& status) {
