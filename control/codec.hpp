@@ -35,9 +35,11 @@ void put(json::Writer& w, T v, Plain, std::string_view) {
     w.uint(v);
 }
 
+// The limit is on what the reader gets: bytes that are not UTF-8 are written as U+FFFD.
 inline void put(json::Writer& w, const std::string& v, Plain, std::string_view name) {
-    if (v.size() > kMaxString) {
-        cannot_encode(name, std::to_string(v.size()) + " bytes, more than the limit of " +
+    const size_t n = v.size() > kMaxString ? v.size() : json::valid_utf8_size(v);
+    if (n > kMaxString) {
+        cannot_encode(name, std::to_string(n) + " bytes, more than the limit of " +
                                 std::to_string(kMaxString));
     }
     w.string(v);

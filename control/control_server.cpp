@@ -37,8 +37,18 @@ constexpr int kBacklog = 256;
 // this many batches per client and poll() call (the control thread has other work).
 constexpr int kBatchesPerPoll = 4;
 
+// An Error line that always encodes: the message made UTF-8 and cut to kMaxString bytes
+// (between two characters).
 std::string error_line(const std::string& msg) {
-    return encode(Error{msg.size() > kMaxString ? msg.substr(0, kMaxString) : msg});
+    std::string text = json::valid_utf8(msg);
+    if (text.size() > kMaxString) {
+        size_t cut = kMaxString;
+        while (cut > 0 && (uint8_t(text[cut]) & 0xC0) == 0x80) {
+            --cut;
+        }
+        text.resize(cut);
+    }
+    return encode(Error{text});
 }
 
 bool blank(std::string_view line) {

@@ -53,6 +53,27 @@ bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 }  // namespace
 
+std::string valid_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        const size_t n = uint8_t(s[i]) < 0x80 ? 1 : utf8_len(s, i);
+        out.append(n != 0 ? s.substr(i, n) : std::string_view(kReplacement));
+        i += n != 0 ? n : 1;
+    }
+    return out;
+}
+
+size_t valid_utf8_size(std::string_view s) {
+    size_t size = 0;
+    for (size_t i = 0; i < s.size();) {
+        const size_t n = uint8_t(s[i]) < 0x80 ? 1 : utf8_len(s, i);
+        size += n != 0 ? n : 3;
+        i += n != 0 ? n : 1;
+    }
+    return size;
+}
+
 void Writer::key(std::string_view k) {
     out_.push_back('"');
     out_ += k;

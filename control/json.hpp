@@ -20,6 +20,11 @@ public:
 
 namespace json {
 
+// s with every byte that is not part of valid UTF-8 replaced by U+FFFD, as Writer::string
+// writes it; and the length of that, without making it.
+std::string valid_utf8(std::string_view s);
+size_t valid_utf8_size(std::string_view s);
+
 class Writer {
 public:
     explicit Writer(std::string& out) : out_(out) {}

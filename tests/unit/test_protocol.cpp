@@ -274,6 +274,11 @@ TEST_CASE("absurd counts, long strings, bad numbers and unknown names are refuse
         Status s;
         s.services.push_back(service(6, 1, 80, std::string(kMaxString + 1, 'r'), 0, {}, {}));
         CHECK_THROWS_WITH(encode(s), Catch::Contains("field scheduler"));
+        // Bytes that are not UTF-8 count as the U+FFFD (3 bytes) each is written as.
+        const std::string odd(kMaxString / 3, '\xff');
+        CHECK(reply_as<Error>(line_of(encode(Error{odd}))).message.size() == odd.size() * 3);
+        CHECK_THROWS_WITH(encode(Error{odd + "\xff"}),
+                          Catch::Contains("4098 bytes, more than the limit"));
     }
     SECTION("unknown protocol, forward method or operation") {
         Status s;
