@@ -1474,34 +1474,56 @@ std::string json_list(const Status& status, const ListOptions& opts) {
     return dump(doc);
 }
 
-// The document of json_connections, {"total": N, "connections": [...]}, dumped as dump() would
-// dump it whole: each entry is its own object dumped at two levels of indentation.
+// The document of json_connections, {"total": N, "connections": [...]}, written as dump() would
+// write it whole (2-space indentation, the entries at the second level), an entry at a time.
 std::string json_conns_head(uint64_t total) {
     return "{\n  \"total\": " + std::to_string(total) + ",\n  \"connections\": [";
 }
 
-void append_json_conn(std::string& out, const ConnEntry& e, bool first) {
-    const Json j{
-        {"protocol", proto_name(e.proto)},
-        {"expire", e.expire_s},
-        {"state", e.state},
-        {"template", e.is_template},
-        {"source", format_addr(e.client)},
-        {"source_port", e.cport},
-        {"virtual", format_addr(e.vip)},
-        {"virtual_port", e.vport},
-        {"destination", format_addr(e.real)},
-        {"destination_port", e.rport},
-        {"forward", forward_name(e.forward)},
-    };
-    out += first ? "\n    " : ",\n    ";
-    const std::string text = j.dump(2, ' ', false, Json::error_handler_t::replace);
-    for (const char c : text) {
-        out.push_back(c);
-        if (c == '\n') {
-            out += "    ";
-        }
+// A string as dump() writes it: plain ASCII as it is, anything else through nlohmann.
+void append_json_string(std::string& out, const std::string& s) {
+    const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+        return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+    });
+    if (plain) {
+        out.push_back('"');
+        out += s;
+        out.push_back('"');
+    } else {
+        out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
     }
+}
+
+void append_json_conn(std::string& out, const ConnEntry& e, bool first) {
+    out += first ? "\n    {" : ",\n    {";
+    auto key = [&out](const char* k) {
+        out += out.back() == '{' ? "\n      \"" : ",\n      \"";
+        out += k;
+        out += "\": ";
+    };
+    key("protocol");
+    append_json_string(out, proto_name(e.proto));
+    key("expire");
+    out += std::to_string(e.expire_s);
+    key("state");
+    append_json_string(out, e.state);
+    key("template");
+    out += e.is_template ? "true" : "false";
+    key("source");
+    append_json_string(out, format_addr(e.client));
+    key("source_port");
+    out += std::to_string(e.cport);
+    key("virtual");
+    append_json_string(out, format_addr(e.vip));
+    key("virtual_port");
+    out += std::to_string(e.vport);
+    key("destination");
+    append_json_string(out, format_addr(e.real));
+    key("destination_port");
+    out += std::to_string(e.rport);
+    key("forward");
+    append_json_string(out, forward_name(e.forward));
+    out += "\n    }";
 }
 
 std::string json_conns_tail(bool empty) { return empty ? "]\n}\n" : "\n  ]\n}\n"; }
