@@ -36,11 +36,9 @@ std::string socket_path(const Args& args) {
     return env != nullptr && env[0] != '\0' ? env : kDefaultSocket;
 }
 
-// Sends one request and returns its reply, which must be a `Want`; an Error reply throws its
-// message.
+// A reply that must be a `Want`: an Error reply throws its message, any other a "bad reply".
 template <typename Want>
-Want call(const std::string& path, const Request& req) {
-    Reply reply = request(path, req, kTimeoutMs);
+Want expect(const std::string& path, Reply reply, const Request& req) {
     if (auto* err = std::get_if<Error>(&reply)) {
         throw std::runtime_error(err->message);
     }
@@ -48,7 +46,14 @@ Want call(const std::string& path, const Request& req) {
         return std::move(*want);
     }
     throw std::runtime_error("bad reply from " + path + ": a \"" + std::string(name_of(reply)) +
-                             "\" reply to a \"" + std::string(name_of(req)) + "\" request");
+                             "\" line in answer to a \"" + std::string(name_of(req)) +
+                             "\" request");
+}
+
+// Sends one request and returns its reply, which must be a `Want`.
+template <typename Want>
+Want call(const std::string& path, const Request& req) {
+    return expect<Want>(path, request(path, req, kTimeoutMs), req);
 }
 
 Status fetch_status(const std::string& path, const Request& req = GetStatus{}) {
@@ -76,41 +81,37 @@ bool write_out(std::string& out, bool last) {
     return bool(std::cout);
 }
 
-// lbctl -L -c: lb streams the entries, and they are printed as they come.
+// lbctl -L -c: lb streams the entries (ConnsBegin, ConnEntry..., ConnsEnd), and they are
+// printed as they come. An error on the way (a worker that stopped answering) comes after what
+// was printed.
 int list_connections(const std::string& path, const ListOptions& opts) {
+    const Request req = GetConnections{};
     Connection conn(path, kTimeoutMs);
-    conn.send(GetConnections{});
-    Reply first = conn.read_reply();
-    if (auto* err = std::get_if<Error>(&first)) {
-        throw std::runtime_error(err->message);
-    }
-    const auto* begin = std::get_if<ConnsBegin>(&first);
-    if (begin == nullptr) {
-        throw std::runtime_error("bad reply from " + path + ": no start of the connection listing");
-    }
-    std::string out = opts.json ? json_conns_head(begin->total) : conn_title(opts);
+    conn.send(req);
+    const auto begin = expect<ConnsBegin>(path, conn.read_reply(), req);
+    std::string out = opts.json ? json_conns_head(begin.total) : conn_title(opts);
     uint64_t n = 0;
-    for (;;) {
-        Reply r = conn.read_reply();
-        if (const auto* e = std::get_if<ConnEntry>(&r)) {
-            opts.json ? append_json_conn(out, *e, n == 0) : append_conn_line(out, *e);
-            ++n;
-        } else if (const auto* end = std::get_if<ConnsEnd>(&r)) {
-            if (end->count != n) {
-                throw std::runtime_error("bad reply from " + path + ": " + std::to_string(n) +
-                                         " connection entries, lb counted " +
-                                         std::to_string(end->count));
-            }
-            break;
-        } else if (const auto* err = std::get_if<Error>(&r)) {
+    Reply r;
+    while (!std::holds_alternative<ConnsEnd>(r = conn.read_reply())) {
+        const auto* e = std::get_if<ConnEntry>(&r);
+        if (e == nullptr) {
             write_out(out, true);
-            throw std::runtime_error(err->message);
-        } else {
-            throw std::runtime_error("bad reply from " + path + ": not a connection entry");
+            expect<ConnEntry>(path, std::move(r), req);  // throws: r is no ConnEntry
         }
+        if (opts.json) {
+            append_json_conn(out, *e, n == 0);
+        } else {
+            append_conn_line(out, *e);
+        }
+        ++n;
         if (!write_out(out, false)) {
             return kExitFailure;
         }
+    }
+    if (std::get<ConnsEnd>(r).count != n) {
+        throw std::runtime_error("bad reply from " + path + ": " + std::to_string(n) +
+                                 " connection entries, lb counted " +
+                                 std::to_string(std::get<ConnsEnd>(r).count));
     }
     if (opts.json) {
         out += json_conns_tail(n == 0);
