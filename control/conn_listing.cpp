@@ -20,7 +20,8 @@ uint64_t now_ms() {
 
 }  // namespace
 
-ConnListing::ConnListing(std::vector<dp::Worker*> workers) : workers_(std::move(workers)) {
+ConnListing::ConnListing(std::vector<dp::Worker*> workers, dp::Conn* buf)
+    : workers_(std::move(workers)), buf_(buf) {
     for (const dp::Worker* w : workers_) {
         total_ += w->counters.table_size.get();
     }
@@ -35,11 +36,10 @@ bool ConnListing::next_batch() {
             start_ = 0;
             continue;
         }
-        buf_.resize(kBatch);
         dp::Worker::Dump& d = w->dump;
         d.start = start_;
         d.max = kBatch;
-        d.out = buf_.data();
+        d.out = buf_;
         const uint32_t req = d.req.load(std::memory_order_relaxed) + 1;
         d.req.store(req, std::memory_order_release);
         const uint64_t deadline = now_ms() + kAnswerMs;

@@ -16,7 +16,9 @@ public:
     static constexpr uint32_t kBatch = 4096;      // entries per dump request
     static constexpr uint64_t kAnswerMs = 2000;   // how long a worker may take to answer one
 
-    explicit ConnListing(std::vector<dp::Worker*> workers);
+    // buf: kBatch entries the workers copy into. It outlives the listing (it is the control
+    // thread's), so that a worker that answers after kAnswerMs still writes into live memory.
+    ConnListing(std::vector<dp::Worker*> workers, dp::Conn* buf);
 
     // Connections and templates in all tables when the listing began.
     uint64_t total() const { return total_; }
@@ -36,7 +38,7 @@ private:
     size_t worker_ = 0;   // the worker being listed
     uint32_t start_ = 0;  // where its next dump request starts
     uint64_t total_ = 0, count_ = 0;
-    std::vector<dp::Conn> buf_;
+    dp::Conn* buf_;
     uint32_t n_ = 0, now_ = 0;  // entries in buf_, the worker's clock when it copied them
     ConnEntry scratch_;
 };

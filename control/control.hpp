@@ -87,6 +87,7 @@ private:
     void send_arp_request(uint16_t port, rte_be32_t target, const rte_ether_addr* to);
     Answer handle(const Request& req);
     Answer answer_connections();
+    dp::Conn* dump_buffer();
 
     void set_static_neighbours();
     bool slot_idle(bool real, uint16_t slot) const;
@@ -146,6 +147,7 @@ private:
     bool last_reload_ok_ = true;
     uint64_t generation_ = 0;
     std::unique_ptr<Neighbours> neighbours_;
+    std::vector<dp::Conn> dump_buf_;  // what the workers copy a listing's batches into
 };
 
 }  // namespace lb::ctl

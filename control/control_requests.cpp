@@ -15,8 +15,14 @@ Answer reply(const auto& msg) { return Answer{encode(msg), nullptr}; }
 
 }  // namespace
 
+// One buffer for every listing: their batches are taken one at a time on this thread.
+dp::Conn* Control::dump_buffer() {
+    dump_buf_.resize(ConnListing::kBatch);
+    return dump_buf_.data();
+}
+
 Connections Control::connections() {
-    ConnListing listing(rt_.workers);
+    ConnListing listing(rt_.workers, dump_buffer());
     Connections out;
     out.total = listing.total();
     while (listing.next(out.entries)) {
@@ -28,7 +34,7 @@ Connections Control::connections() {
 // first batch is fetched before anything is sent, so that a worker that does not answer at all
 // is a plain Error reply.
 Answer Control::answer_connections() {
-    auto listing = std::make_shared<ConnListing>(rt_.workers);
+    auto listing = std::make_shared<ConnListing>(rt_.workers, dump_buffer());
     std::string first;
     const bool more = listing->next_lines(first);
     Answer a{encode(ConnsBegin{listing->total()}) + first, nullptr};
