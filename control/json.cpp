@@ -360,7 +360,8 @@ bool Reader::boolean() {
 
 uint32_t Reader::ipv4() {
     std::string scratch;
-    const size_t start = (skip_ws(), pos_);
+    skip_ws();
+    const size_t start = pos_;
     const std::string_view s = string(scratch, 15);
     uint32_t addr = 0;
     size_t i = 0;
