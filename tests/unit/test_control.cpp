@@ -321,12 +321,10 @@ TEST_CASE("control: the socket streams the connection listing, batch by batch", 
         REQUIRE(h.worker->conns.insert(c) != lb::dp::ConnTable::kNone);
     }
     h.worker->counters.table_size.v = kConns;
-    std::atomic<bool> stop{false}, serve{true};
+    std::atomic<bool> stop{false}, stop_worker{false};
     std::thread worker_loop([&] {
-        while (!stop.load()) {
-            if (serve.load()) {
-                h.worker->serve_dump(10'000);
-            }
+        while (!stop_worker.load()) {
+            h.worker->serve_dump(10'000);
         }
     });
     std::thread control_loop([&] { h.ctl->run(stop, 0); });
@@ -357,13 +355,13 @@ TEST_CASE("control: the socket streams the connection listing, batch by batch", 
         CHECK(n == kConns);
     }
     // A worker that does not answer: an Error reply, not the start of a listing.
-    serve = false;
+    stop_worker = true;
+    worker_loop.join();
     const Reply r = request(sock, GetConnections{});
+    stop = true;
+    control_loop.join();
     REQUIRE(std::holds_alternative<Error>(r));
     CHECK_THAT(std::get<Error>(r).message, Catch::Contains("did not answer"));
-    stop = true;
-    worker_loop.join();
-    control_loop.join();
 }
 
 TEST_CASE("control: a VIP is never a real's address, by any path", "[control]") {
