@@ -702,53 +702,6 @@ std::string Control::apply(const std::vector<Op>& ops) {
     return "";
 }
 
-Connections Control::connections() {
-    Connections out;
-    std::vector<dp::Conn> buf(4096);
-    for (dp::Worker* w : rt_.workers) {
-        out.total += w->counters.table_size.get();
-        uint32_t start = 0;
-        while (start < w->conns.capacity() && out.entries.size() < kMaxConnEntries) {
-            dp::Worker::Dump& d = w->dump;
-            d.start = start;
-            d.max = uint32_t(std::min<size_t>(buf.size(), kMaxConnEntries - out.entries.size()));
-            d.out = buf.data();
-            const uint32_t req = d.req.load(std::memory_order_relaxed) + 1;
-            d.req.store(req, std::memory_order_release);
-            const uint64_t deadline = now_ms() + 2000;
-            while (d.done.load(std::memory_order_acquire) != req) {
-                if (now_ms() > deadline) {
-                    throw std::runtime_error("worker " + std::to_string(w->id()) +
-                                             " did not answer the connection listing");
-                }
-                struct timespec ts{0, 200'000};
-                nanosleep(&ts, nullptr);
-            }
-            for (uint32_t i = 0; i < d.n; ++i) {
-                const dp::Conn& c = buf[i];
-                ConnEntry e;
-                e.is_template = dp::is_template(c);
-                e.proto = uint8_t(c.proto & ~dp::kTemplateProto);
-                e.client = rte_be_to_cpu_32(c.client_ip);
-                e.vip = rte_be_to_cpu_32(c.vip);
-                e.real = rte_be_to_cpu_32(c.real_ip);
-                e.cport = rte_be_to_cpu_16(c.client_port);
-                e.vport = rte_be_to_cpu_16(c.vport);
-                e.rport = rte_be_to_cpu_16(c.real_port);
-                e.forward = c.forward;
-                e.state = e.is_template ? "NONE"
-                          : e.proto == 17 ? "UDP"
-                                          : dp::tcp_state_name(dp::TcpState(c.state));
-                const int32_t left = int32_t(c.expire - d.now);
-                e.expire_s = left > 0 ? uint32_t(left + 999) / 1000 : 0;
-                out.entries.push_back(std::move(e));
-            }
-            start = d.next;
-        }
-    }
-    return out;
-}
-
 Workers Control::workers_status() const {
     Workers ws;
     if (rt_.pool != nullptr) {
@@ -812,44 +765,11 @@ std::string Control::write_config(const std::string& path) const {
     return "";
 }
 
-Frame Control::handle(const Frame& req) {
-    switch (req.type) {
-    case MsgType::GetStatus: return {MsgType::Status, encode_status(status())};
-    case MsgType::Reload: {
-        const std::string err = reload();
-        if (!err.empty()) {
-            return {MsgType::Error, encode_string(err)};
-        }
-        return {MsgType::Status, encode_status(status())};
-    }
-    case MsgType::Apply: {
-        const std::string err = apply(decode_ops(req.payload));
-        if (!err.empty()) {
-            return {MsgType::Error, encode_string(err)};
-        }
-        return {MsgType::Ok, encode_string("")};
-    }
-    case MsgType::GetConnections:
-        return {MsgType::Connections, encode_connections(connections())};
-    case MsgType::GetWorkers: return {MsgType::Workers, encode_workers(workers_status())};
-    case MsgType::WriteConfig: {
-        const std::string path = decode_string(req.payload);
-        const std::string err = write_config(path);
-        if (!err.empty()) {
-            return {MsgType::Error, encode_string(err)};
-        }
-        return {MsgType::Ok, encode_string("wrote " + (path.empty() ? cfg_.file : path))};
-    }
-    default:
-        return {MsgType::Error,
-                encode_string("unknown request type " + std::to_string(unsigned(req.type)))};
-    }
-}
-
 void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
     std::unique_ptr<ControlServer> server;
     try {
-        server = std::make_unique<ControlServer>(cfg_.control_socket);
+        server = std::make_unique<ControlServer>(
+            cfg_.control_socket, [](const std::string& msg) { control_log()->warn("{}", msg); });
         control_log()->info("control socket {}", cfg_.control_socket);
     } catch (const std::exception& e) {
         control_log()->error("control socket: {}", e.what());
@@ -874,7 +794,7 @@ void Control::run(const std::atomic<bool>& stop, uint32_t idle_exit_ms) {
     uint64_t last_rx = 0, last_rx_change = now_ms(), last_tick = 0;
     while (!stop.load(std::memory_order_relaxed)) {
         if (server) {
-            server->poll(5, [this](const Frame& f) { return handle(f); });
+            server->poll(5, [this](const Request& r) { return handle(r); });
         } else {
             struct timespec ts{0, 5'000'000};
             nanosleep(&ts, nullptr);

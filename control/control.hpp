@@ -13,6 +13,7 @@
 #include <rte_ether.h>
 
 #include "control/config.hpp"
+#include "control/control_server.hpp"
 #include "control/metrics.hpp"
 #include "control/neighbours.hpp"
 #include "control/port_stats.hpp"
@@ -66,7 +67,7 @@ public:
     // Returns "" on success, else why not (the running config stays).
     std::string apply(const std::vector<Op>& ops);
 
-    // The connection tables (lbctl -c), at most kMaxConnEntries entries.
+    // The connection tables (lbctl -c), all of them at once (the control socket streams them).
     Connections connections();
     // The workers' counters; worker 0's also carry the control thread's neighbour counts
     // (neigh_*), so that totals and the metrics count them once.
@@ -84,7 +85,9 @@ private:
     void neighbour_tick(uint64_t now);
     // Broadcast, or unicast to `to` (a verification probe).
     void send_arp_request(uint16_t port, rte_be32_t target, const rte_ether_addr* to);
-    Frame handle(const Frame& req);
+    Answer handle(const Request& req);
+    Answer answer_connections();
+    dp::Conn* dump_buffer();
 
     void set_static_neighbours();
     bool slot_idle(bool real, uint16_t slot) const;
@@ -144,6 +147,7 @@ private:
     bool last_reload_ok_ = true;
     uint64_t generation_ = 0;
     std::unique_ptr<Neighbours> neighbours_;
+    std::vector<dp::Conn> dump_buf_;  // what the workers copy a listing's batches into
 };
 
 }  // namespace lb::ctl

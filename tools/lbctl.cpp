@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "control/control_server.hpp"
+#include "control/control_client.hpp"
 #include "control/protocol.hpp"
 #include "tools/lbctl_format.hpp"
 
@@ -36,79 +36,110 @@ std::string socket_path(const Args& args) {
     return env != nullptr && env[0] != '\0' ? env : kDefaultSocket;
 }
 
-// Sends one request and returns the reply, which must be of type `want` or Ok; an Error reply
-// throws its message.
-Frame call(const std::string& path, MsgType type, std::vector<uint8_t> payload, MsgType want) {
-    Frame req;
-    req.type = type;
-    req.payload = std::move(payload);
-    const Frame reply = request(path, req, kTimeoutMs);
-    try {
-        if (reply.type == MsgType::Error) {
-            throw std::runtime_error(decode_string(reply.payload));
-        }
-        if (reply.type != want) {
-            throw std::runtime_error("unexpected reply type " +
-                                     std::to_string(static_cast<unsigned>(reply.type)) + " from " +
-                                     path);
-        }
-    } catch (const ProtocolError& e) {
-        throw std::runtime_error("bad reply from " + path + ": " + e.what());
+// A reply that must be a `Want`: an Error reply throws its message, any other a "bad reply".
+template <typename Want>
+Want expect(const std::string& path, Reply reply, const Request& req) {
+    if (auto* err = std::get_if<Error>(&reply)) {
+        throw std::runtime_error(err->message);
     }
-    return reply;
+    if (auto* want = std::get_if<Want>(&reply)) {
+        return std::move(*want);
+    }
+    throw std::runtime_error("bad reply from " + path + ": a \"" + std::string(name_of(reply)) +
+                             "\" line in answer to a \"" + std::string(name_of(req)) +
+                             "\" request");
 }
 
-template <typename Decode>
-auto fetch(const std::string& path, MsgType type, MsgType want, Decode decode) {
-    const Frame reply = call(path, type, {}, want);
-    try {
-        return decode(reply.payload);
-    } catch (const ProtocolError& e) {
-        throw std::runtime_error("bad reply from " + path + ": " + e.what());
-    }
+// Sends one request and returns its reply, which must be a `Want`.
+template <typename Want>
+Want call(const std::string& path, const Request& req) {
+    return expect<Want>(path, request(path, req, kTimeoutMs), req);
 }
 
-Status fetch_status(const std::string& path, MsgType type = MsgType::GetStatus) {
-    return fetch(path, type, MsgType::Status, decode_status);
+Status fetch_status(const std::string& path, const Request& req = GetStatus{}) {
+    return call<Status>(path, req);
 }
 
 // A request answered with Ok: prints lb's message, if any.
-void expect_ok(const std::string& path, MsgType type, std::vector<uint8_t> payload) {
-    const Frame reply = call(path, type, std::move(payload), MsgType::Ok);
-    std::string msg;
-    try {
-        msg = decode_string(reply.payload);
-    } catch (const ProtocolError& e) {
-        throw std::runtime_error("bad reply from " + path + ": " + e.what());
-    }
-    if (!msg.empty()) {
-        std::cout << msg << "\n";
+void expect_ok(const std::string& path, const Request& req) {
+    const Ok ok = call<Ok>(path, req);
+    if (!ok.message.empty()) {
+        std::cout << ok.message << "\n";
     }
 }
 
-std::string list(const Args& args, const ListOptions& opts) {
+// Writes out to stdout once it holds enough; false if stdout failed.
+bool write_out(std::string& out, bool last) {
+    if (out.size() < (1u << 16) && !last) {
+        return true;
+    }
+    std::cout.write(out.data(), std::streamsize(out.size()));
+    out.clear();
+    if (last) {
+        std::cout.flush();
+    }
+    return bool(std::cout);
+}
+
+// lbctl -L -c: lb streams the entries (ConnsBegin, ConnEntry..., ConnsEnd), and they are
+// printed as they come. An error on the way (a worker that stopped answering) comes after what
+// was printed.
+int list_connections(const std::string& path, const ListOptions& opts) {
+    const Request req = GetConnections{};
+    Connection conn(path, kTimeoutMs);
+    conn.send(req);
+    const auto begin = expect<ConnsBegin>(path, conn.read_reply(), req);
+    std::string out = opts.json ? json_conns_head(begin.total) : conn_title(opts);
+    uint64_t n = 0;
+    Reply r;
+    while (!std::holds_alternative<ConnsEnd>(r = conn.read_reply())) {
+        const auto* e = std::get_if<ConnEntry>(&r);
+        if (e == nullptr) {
+            write_out(out, true);
+            expect<ConnEntry>(path, std::move(r), req);  // throws: r is no ConnEntry
+        }
+        if (opts.json) {
+            append_json_conn(out, *e, n == 0);
+        } else {
+            append_conn_line(out, *e);
+        }
+        ++n;
+        if (!write_out(out, false)) {
+            return kExitFailure;
+        }
+    }
+    if (std::get<ConnsEnd>(r).count != n) {
+        throw std::runtime_error("bad reply from " + path + ": " + std::to_string(n) +
+                                 " connection entries, lb counted " +
+                                 std::to_string(std::get<ConnsEnd>(r).count));
+    }
+    if (opts.json) {
+        out += json_conns_tail(n == 0);
+    }
+    return write_out(out, true) ? 0 : kExitFailure;
+}
+
+int print(const std::string& out) {
+    std::cout << out << std::flush;
+    return std::cout ? 0 : kExitFailure;
+}
+
+int list(const Args& args, const ListOptions& opts) {
     const std::string path = socket_path(args);
     switch (opts.what) {
         case ListWhat::Daemon:  // lb has no sync daemon: ipvsadm prints nothing when none runs
-            return opts.json ? "[]\n" : "";
+            return print(opts.json ? "[]\n" : "");
         case ListWhat::Timeout: {
             const Status st = fetch_status(path);
-            return opts.json ? json_timeout(st) : format_timeout(st);
+            return print(opts.json ? json_timeout(st) : format_timeout(st));
         }
-        case ListWhat::Connections: {
-            const Connections c =
-                fetch(path, MsgType::GetConnections, MsgType::Connections, decode_connections);
-            if (c.total > c.entries.size()) {
-                std::cerr << "lbctl: lb sent " << c.entries.size() << " of its " << c.total
-                          << " connection entries\n";
-            }
-            return opts.json ? json_connections(c) : format_connections(c, opts);
-        }
+        case ListWhat::Connections:
+            return list_connections(path, opts);
         case ListWhat::Services:
             break;
     }
     const Status st = fetch_status(path);
-    return opts.json ? json_list(st, opts) : format_list(st, opts);
+    return print(opts.json ? json_list(st, opts) : format_list(st, opts));
 }
 
 // -R's input, stdin, up to what one request can carry.
@@ -117,8 +148,9 @@ std::string read_input() {
     char buf[65536];
     while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
         text.append(buf, size_t(std::cin.gcount()));
-        if (text.size() > kMaxPayload) {
-            throw UsageError("the rules on stdin are more than " + std::to_string(kMaxPayload) +
+        if (text.size() > kMaxRequestLine) {
+            throw UsageError("the rules on stdin are more than " +
+                             std::to_string(kMaxRequestLine) +
                              " bytes, more than one request to lb may carry");
         }
     }
@@ -126,11 +158,6 @@ std::string read_input() {
         throw UsageError("cannot read the rules from stdin");
     }
     return text;
-}
-
-int print(const std::string& out) {
-    std::cout << out << std::flush;
-    return std::cout ? 0 : kExitFailure;
 }
 
 int run(const std::vector<std::string>& words) {
@@ -188,15 +215,14 @@ int run(const std::vector<std::string>& words) {
     try {
         switch (args.command) {
             case Command::List:
-                return print(list(args, list_opts));
+                return list(args, list_opts);
             case Command::Save:
                 return print(format_save(fetch_status(path)));
             case Command::Reload:
-                fetch_status(path, MsgType::Reload);
+                fetch_status(path, Reload{});
                 return 0;
             case Command::Workers: {
-                const Workers w =
-                    fetch(path, MsgType::GetWorkers, MsgType::Workers, decode_workers);
+                const Workers w = call<Workers>(path, GetWorkers{});
                 return print(args.has(Opt::Json) ? json_workers(w) : format_workers(w));
             }
             case Command::WriteConfig: {
@@ -204,13 +230,13 @@ int run(const std::vector<std::string>& words) {
                 const std::string file = args.command_arg.empty()
                                              ? std::string()
                                              : std::filesystem::absolute(args.command_arg).string();
-                expect_ok(path, MsgType::WriteConfig, encode_string(file));
+                expect_ok(path, WriteConfig{file});
                 return 0;
             }
             default:
                 if (!ops.empty()) {  // -R of nothing but comments changes nothing
                     try {
-                        expect_ok(path, MsgType::Apply, encode_ops(ops));
+                        expect_ok(path, Apply{std::move(ops)});
                     } catch (const std::runtime_error& e) {
                         if (args.command != Command::Restore) {
                             throw;

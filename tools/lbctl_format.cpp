@@ -1206,7 +1206,7 @@ std::string format_save(const Status& status) {
     return out;
 }
 
-std::string format_connections(const Connections& conns, const ListOptions& opts) {
+std::string conn_title(const ListOptions& opts) {
     std::string out = "IPVS connection entries\n";
     // "pro expire %-11s %-18s %-18s %s\n", with --persistent-conn
     // "pro expire %-11s %-18s %-18s %-18s %-16s %s\n" and the pe columns
@@ -1217,15 +1217,52 @@ std::string format_connections(const Connections& conns, const ListOptions& opts
     } else {
         out += "destination\n";
     }
+    return out;
+}
+
+void append_conn_line(std::string& out, const ConnEntry& e) {
+    // "%-3s %-6s %-11s %-18s %-18s %s\n", expire "%02d:%02d" (minutes, seconds)
+    auto pad = [&out](size_t from, size_t width) {
+        if (out.size() - from < width) {
+            out.append(width - (out.size() - from), ' ');
+        }
+    };
+    auto two = [&out](uint32_t v) {
+        if (v < 10) {
+            out.push_back('0');
+        }
+        out += std::to_string(v);
+    };
+    size_t from = out.size();
+    out += proto_name(e.proto);
+    pad(from, 3);
+    out.push_back(' ');
+    from = out.size();
+    two(e.expire_s / 60);
+    out.push_back(':');
+    two(e.expire_s % 60);
+    pad(from, 6);
+    out.push_back(' ');
+    from = out.size();
+    out += e.state;
+    pad(from, 11);
+    out.push_back(' ');
+    from = out.size();
+    out += format_addr_port(e.client, e.cport);
+    pad(from, 18);
+    out.push_back(' ');
+    from = out.size();
+    out += format_addr_port(e.vip, e.vport);
+    pad(from, 18);
+    out.push_back(' ');
+    out += format_addr_port(e.real, e.rport);
+    out.push_back('\n');
+}
+
+std::string format_connections(const Connections& conns, const ListOptions& opts) {
+    std::string out = conn_title(opts);
     for (const ConnEntry& e : conns.entries) {
-        // "%-3s %-6s %-11s %-18s %-18s %s\n", expire "%02d:%02d" (minutes, seconds)
-        const uint32_t minutes = e.expire_s / 60, seconds = e.expire_s % 60;
-        const std::string expire = (minutes < 10 ? "0" : "") + std::to_string(minutes) + ":" +
-                                   (seconds < 10 ? "0" : "") + std::to_string(seconds);
-        out += pad_right(proto_name(e.proto), 3) + " " + pad_right(expire, 6) + " " +
-               pad_right(e.state, 11) + " " + pad_right(format_addr_port(e.client, e.cport), 18) +
-               " " + pad_right(format_addr_port(e.vip, e.vport), 18) + " " +
-               format_addr_port(e.real, e.rport) + "\n";
+        append_conn_line(out, e);
     }
     return out;
 }
@@ -1437,24 +1474,66 @@ std::string json_list(const Status& status, const ListOptions& opts) {
     return dump(doc);
 }
 
-std::string json_connections(const Connections& conns) {
-    Json entries = Json::array();
-    for (const ConnEntry& e : conns.entries) {
-        entries.push_back(Json{
-            {"protocol", proto_name(e.proto)},
-            {"expire", e.expire_s},
-            {"state", e.state},
-            {"template", e.is_template},
-            {"source", format_addr(e.client)},
-            {"source_port", e.cport},
-            {"virtual", format_addr(e.vip)},
-            {"virtual_port", e.vport},
-            {"destination", format_addr(e.real)},
-            {"destination_port", e.rport},
-            {"forward", forward_name(e.forward)},
-        });
+// The document of json_connections, {"total": N, "connections": [...]}, written as dump() would
+// write it whole (2-space indentation, the entries at the second level), an entry at a time.
+std::string json_conns_head(uint64_t total) {
+    return "{\n  \"total\": " + std::to_string(total) + ",\n  \"connections\": [";
+}
+
+// A string as dump() writes it: plain ASCII as it is, anything else through nlohmann.
+void append_json_string(std::string& out, const std::string& s) {
+    const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+        return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+    });
+    if (plain) {
+        out.push_back('"');
+        out += s;
+        out.push_back('"');
+    } else {
+        out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
     }
-    return dump(Json{{"total", conns.total}, {"connections", std::move(entries)}});
+}
+
+void append_json_conn(std::string& out, const ConnEntry& e, bool first) {
+    out += first ? "\n    {" : ",\n    {";
+    auto key = [&out](const char* k) {
+        out += out.back() == '{' ? "\n      \"" : ",\n      \"";
+        out += k;
+        out += "\": ";
+    };
+    key("protocol");
+    append_json_string(out, proto_name(e.proto));
+    key("expire");
+    out += std::to_string(e.expire_s);
+    key("state");
+    append_json_string(out, e.state);
+    key("template");
+    out += e.is_template ? "true" : "false";
+    key("source");
+    append_json_string(out, format_addr(e.client));
+    key("source_port");
+    out += std::to_string(e.cport);
+    key("virtual");
+    append_json_string(out, format_addr(e.vip));
+    key("virtual_port");
+    out += std::to_string(e.vport);
+    key("destination");
+    append_json_string(out, format_addr(e.real));
+    key("destination_port");
+    out += std::to_string(e.rport);
+    key("forward");
+    append_json_string(out, forward_name(e.forward));
+    out += "\n    }";
+}
+
+std::string json_conns_tail(bool empty) { return empty ? "]\n}\n" : "\n  ]\n}\n"; }
+
+std::string json_connections(const Connections& conns) {
+    std::string out = json_conns_head(conns.total);
+    for (size_t i = 0; i < conns.entries.size(); ++i) {
+        append_json_conn(out, conns.entries[i], i == 0);
+    }
+    return out + json_conns_tail(conns.entries.empty());
 }
 
 std::string json_timeout(const Status& status) {

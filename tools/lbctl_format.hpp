@@ -215,8 +215,11 @@ std::string format_list(const Status& status, const ListOptions& opts);
 std::string format_save(const Status& status);
 
 // `ipvsadm -L -n -c [--persistent-conn]`: "IPVS connection entries", the title and one line per
-// entry, expire as mm:ss.
+// entry, expire as mm:ss. In pieces for a listing lb streams: conn_title, then
+// append_conn_line for each entry.
 std::string format_connections(const Connections& conns, const ListOptions& opts);
+std::string conn_title(const ListOptions& opts);
+void append_conn_line(std::string& out, const ConnEntry& e);
 
 // `ipvsadm -L --timeout`: "Timeout (tcp tcpfin udp): 900 120 300".
 std::string format_timeout(const Status& status);
@@ -234,6 +237,11 @@ std::string format_ports(const std::vector<PortStatus>& ports);
 // like format_list.
 std::string json_list(const Status& status, const ListOptions& opts);
 std::string json_connections(const Connections& conns);
+// json_connections in pieces: json_conns_head, append_json_conn for each entry (`first` for the
+// first one), json_conns_tail (`empty` when there was none).
+std::string json_conns_head(uint64_t total);
+void append_json_conn(std::string& out, const ConnEntry& e, bool first);
+std::string json_conns_tail(bool empty);
 std::string json_timeout(const Status& status);
 std::string json_workers(const Workers& workers);
 

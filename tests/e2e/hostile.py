@@ -755,7 +755,7 @@ def cmd_idle(a):
     want = a.count + 64
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-    partial = b"GET /metrics HTTP/1.1\r\nHost: x\r\n" if a.tcp else b"LBC1"
+    partial = b"GET /metrics HTTP/1.1\r\nHost: x\r\n" if a.tcp else b'{"cmd":"sta'
     t_end = time.monotonic() + a.hold
     socks, failed = [], 0
     for i in range(a.count):

@@ -23,10 +23,17 @@
 #   retired-vip    UDP 198.51.100.30:53 -> rs1 with a 3 s UDP timeout: after `-D` the address
 #                  still answers ping while its connections live, then stops (seconds, not the
 #                  timeout bound) and the log says so; the timeouts are put back
-#   garbage-*      100 connections writing garbage (random bytes, truncated and unknown
-#                  frames) to the control socket, one oversized length header, one idle client
-#                  and five truncated frames left open: lbctl -L -n answers within 1 s, the
-#                  table is unchanged, traffic flows
+#   garbage-*      100 connections writing garbage (random bytes, requests cut short, lines
+#                  that are not quite requests, an old lbctl's frames) to the control socket,
+#                  one line over the 8 MiB limit, one idle client and five cut-short requests
+#                  left open: lbctl -L -n answers within 1 s, the table is unchanged, traffic
+#                  flows
+#   protocol-hand  the control socket by hand (socat, or python without it): `{"cmd":"status"}`
+#                  is answered with one JSON line naming the VIP, `{"cmd":"connections"}` with
+#                  the listing's lines and its count, a request of version 3 with an error
+#   protocol-old-lbctl  an lbctl of the binary protocol 3 gets an Error frame it can print:
+#                  "lb speaks control protocol 4; this lbctl speaks protocol 3 and is too old:
+#                  ...", and lb logs the refusal
 #   write-config   `lbctl --write-config F`: `lb -c F --check` passes, F has the runtime changes
 #   reload-*       --write-config over lb's own file, then SIGHUP: -S unchanged; SIGHUP with a
 #                  changed file: applied; with a broken one: refused, FILE:LINE: in the log,
@@ -459,7 +466,10 @@ GARBAGE_PY='
 import os, random, socket, struct, sys, threading
 path = sys.argv[1]
 rnd = random.Random(int(sys.argv[2]))
-HEAD = struct.pack("<IHH", 0x3143424c, 3, 1)  # magic "LBC1", version 3, GetStatus
+HEAD = struct.pack("<IHH", 0x3143424c, 3, 1)  # an old lbctl: magic "LBC1", version 3, GetStatus
+GOOD = [b"{\"cmd\":\"status\",\"version\":4}",
+        b"{\"cmd\":\"apply\",\"ops\":[{\"kind\":\"clear\"}]}",
+        b"{\"cmd\":\"connections\"}", b"{\"cmd\":\"workers\"}"]
 res = {"written": 0, "failed": 0}
 lock = threading.Lock()
 def conn():
@@ -467,15 +477,22 @@ def conn():
     s.settimeout(5)
     s.connect(path)
     return s
+def mutated():  # a request line with a few bytes changed (none of them may change the table)
+    b = bytearray(rnd.choice(GOOD))
+    for _ in range(rnd.randint(1, 4)):
+        b[rnd.randrange(len(b))] = rnd.choice(b"{}[]:,\"\\ 0123456789aeflnrstuv.-\xff")
+    return bytes(b) + b"\n"
 def garbage(i):
-    kind = i % 4
+    kind = i % 5
     if kind == 0:    # random bytes
         data = os.urandom(rnd.randint(1, 4096))
-    elif kind == 1:  # a frame cut short
-        data = HEAD + struct.pack("<I", 64) + os.urandom(rnd.randint(0, 63))
-    elif kind == 2:  # the magic, then an unknown type / version and random payload
+    elif kind == 1:  # a request cut short
+        data = rnd.choice(GOOD)[:rnd.randint(0, 20)]
+    elif kind == 2:  # a frame of the binary protocol: magic, version, type, random payload
         data = struct.pack("<IHHI", 0x3143424c, rnd.randint(0, 9), rnd.randint(0, 65535),
                            rnd.randint(0, 300)) + os.urandom(rnd.randint(0, 300))
+    elif kind == 3:  # lines that are not quite requests
+        data = b"".join(mutated() for _ in range(rnd.randint(1, 20)))
     else:            # lots of random bytes
         data = os.urandom(rnd.randint(12, 200000))
     try:
@@ -495,11 +512,14 @@ def garbage(i):
             res["failed"] += 1
 held = [conn()]  # idle: never sends
 big = conn()
-big.sendall(HEAD + struct.pack("<I", 0xFFFFFFFF))  # a 4 GiB payload announced
+try:
+    big.sendall(b"{" + b" " * (9 << 20))  # a line longer than lb reads (8 MiB)
+except OSError:
+    pass  # lb closes it once it is over the limit
 held.append(big)
-for _ in range(5):  # frames cut short, left open
+for _ in range(5):  # requests cut short, left open
     t = conn()
-    t.sendall(HEAD + struct.pack("<I", 1000) + b"x" * 100)
+    t.sendall(b"{\"cmd\":\"status\",\"ver")
     held.append(t)
 threads = [threading.Thread(target=garbage, args=(i,)) for i in range(100)]
 for t in threads:
@@ -553,6 +573,86 @@ check_garbage() {
         fail "$P/garbage-serving" "after the garbage: lb alive $alive, table" \
             "$(same "$before" "$after")," \
             "4 connections: $PER (exit $RC); $(oneline "$OUT")"
+    fi
+}
+
+# 6b: the protocol by hand. `{"cmd":"status"}` (no version) through socat (python's socket
+# where socat is missing) gets one JSON line with the VIP's service; `{"cmd":"connections"}`
+# gets its start, one line per entry and the end with their count. An lbctl of the binary
+# protocol 3 (its GetStatus frame) gets an Error frame of version 3 saying that lb speaks
+# protocol 4 and that it is too old, and lb logs it; a JSON request of version 3 is told the
+# same in an error line.
+HAND_PY='
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+old = sys.argv[2] == "old"
+s.sendall(struct.pack("<IHHI", 0x3143424c, 3, 1, 0) if old else sys.stdin.buffer.read())
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    c = s.recv(65536)
+    if not c:
+        break
+    data += c
+if old:
+    magic, version, kind, length = struct.unpack("<IHHI", data[:12])
+    print("frame version=%d type=%d: %s" % (version, kind, data[16:12 + length].decode()))
+else:
+    sys.stdout.write(data.decode())
+'
+CHECK_PY='
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+what, vip = sys.argv[2], sys.argv[3]
+if what == "status":
+    assert len(lines) == 1 and lines[0]["type"] == "status" and lines[0]["version"] == 4
+    assert any(s["vip"] == vip and s["port"] == 80 for s in lines[0]["services"])
+elif what == "connections":
+    assert lines[0]["type"] == "connections" and lines[-1]["type"] == "end"
+    assert all(l["type"] == "conn" for l in lines[1:-1])
+    assert lines[-1]["count"] == len(lines) - 2
+else:
+    assert len(lines) == 1 and lines[0]["type"] == "error", lines
+    assert "this lbctl speaks protocol 3 and is too old" in lines[0]["message"], lines
+print(len(lines))
+'
+by_hand() {  # by_hand FILE: stdin's lines to the control socket, lb's answer into FILE
+    if command -v socat >/dev/null; then
+        timeout 10 socat -t 5 - "UNIX-CONNECT:$SOCK" >"$1" 2>&1
+    else
+        timeout 10 "$LAB_PY" -c "$HAND_PY" "$SOCK" lines >"$1" 2>&1
+    fi
+}
+
+check_protocol() {
+    local bad="" what out f="$DIR/hand.txt" how=python
+    command -v socat >/dev/null && how=socat
+    for what in status connections version3; do
+        case $what in
+        status) printf '{"cmd":"status"}\n' | by_hand "$f" ;;
+        connections) printf '{"cmd":"connections"}\n' | by_hand "$f" ;;
+        version3) printf '{"cmd":"status","version":3}\n' | by_hand "$f" ;;
+        esac
+        out=$("$LAB_PY" -c "$CHECK_PY" "$f" "$what" "$VIP" 2>&1) ||
+            bad="$bad $what: $(oneline "$(head -c 300 "$f")") ($(oneline "$out" | tail -c 200));"
+    done
+    if [ -z "$bad" ]; then
+        pass "$P/protocol-hand"
+        note "by hand ($how): status, connections, and a request of version 3 refused"
+    else
+        fail "$P/protocol-hand" "through $how:$bad"
+    fi
+    out=$(timeout 10 "$LAB_PY" -c "$HAND_PY" "$SOCK" old </dev/null 2>&1)
+    local want="frame version=3 type=199: lb speaks control protocol 4; this lbctl speaks"
+    want="$want protocol 3 and is too old: use the lbctl that comes with this lb"
+    if [ "$out" = "$want" ] &&
+        grep -q 'refused an lbctl of the binary protocol (version 3)' "$LOG"; then
+        pass "$P/protocol-old-lbctl"
+    else
+        fail "$P/protocol-old-lbctl" "an lbctl of protocol 3 got: $(oneline "$out"); log:" \
+            "$(grep -c 'refused an lbctl' "$LOG") refusals"
     fi
 }
 
@@ -786,7 +886,8 @@ run_one() {  # run_one WORKERS
         weight0-held delete-held weight0-drain save-clear restore-list restore-thresholds
         restore-traffic refuse-bad-address refuse-unreachable refuse-dup-service
         refuse-missing-real refuse-unknown-sched refuse-vip-is-real refuse-real-is-vip
-        refuse-serving retired-vip garbage-list garbage-serving write-config
+        refuse-serving retired-vip garbage-list garbage-serving protocol-hand
+        protocol-old-lbctl write-config
         reload-after-write reload-good reload-bad metrics-counts metrics-workers metrics-rates
         workers json sigterm)
 
@@ -820,6 +921,7 @@ run_one() {  # run_one WORKERS
     check_refusals
     check_retired
     check_garbage
+    check_protocol
     check_write_reload
     check_metrics
     check_workers_json

@@ -70,8 +70,8 @@
 #     -zero-check   lb --check of a symlink to /dev/zero: exit 1 within 1 s, naming the device
 #     -metrics-idle 1000 idle TCP connections to the metrics port (every fourth with half a
 #                 request) held open: 5 scrapes in a row all answered (200, lb_ lines)
-#     -socket-idle  300 idle connections to the control socket (every third with half a frame)
-#                 held open: 5 lbctl -L -n in a row all answered, each within 1 s
+#     -socket-idle  300 idle connections to the control socket (every third with half a request
+#                 line) held open: 5 lbctl -L -n in a row all answered, each within 1 s
 #   tcp-spoof-*   an idle NAT connection (GET /hold) gets a RST (-rst), a FIN (-fin), then a RST
 #                 and a SYN (-rst-syn), each spoofed from the client's address and port with a
 #                 random sequence number: the connection stays ESTABLISHED (or FIN_CLIENT) with
@@ -898,7 +898,7 @@ check_ctl_fifo() {
 }
 
 # 1000 idle connections to the metrics port (every fourth with half a request), then scrapes;
-# 300 idle connections to the control socket (every third with half a frame), then lbctl.
+# 300 idle connections to the control socket (every third with half a request line), then lbctl.
 check_ctl_idle() {
     local i ok=0 code ms worst=0 t0
     if idle_start idle-metrics --tcp "$METRICS" --count 1000 --partial-every 4 --hold 60; then

@@ -1,14 +1,14 @@
 // libFuzzer target: the control protocol and the control socket server.
-//   1. decode_header / decode_frame and decode_status / ops / connections / workers / string on
-//      the input (less its first byte). They return or throw ProtocolError, nothing else. What
-//      decodes re-encodes to the same bytes (operations: to bytes that decode and re-encode to
-//      themselves; their reserved field is not kept), and decodes again.
+//   1. decode_request and decode_reply on the input (less its first byte) as one line. They
+//      return or throw ProtocolError, nothing else. What decodes encodes to one line of JSON
+//      (nlohmann accepts it) that decodes again and encodes to the same bytes.
 //   2. A real ControlServer on a UNIX socket in a temporary directory gets the same bytes from a
 //      client, sent in chunks of a size the first byte picks, with server polls in between;
 //      then the client shuts down its sending side (or, with bit 5 of the first byte, stays
-//      connected and idle). The server must have answered with whole, well-formed reply frames
-//      and closed the connection within a deadline, and must answer a good request on a new
-//      connection afterwards, even while the first client sits idle.
+//      connected and idle). The server must have answered with whole reply lines that decode
+//      (and, to a request that began with "LBC1", one binary Error frame) and closed the
+//      connection within a deadline, and must answer a good request on a new connection
+//      afterwards, even while the first client sits idle.
 // The harness aborts on any broken expectation; a hang shows as the deadline's abort.
 #include <fcntl.h>
 #include <poll.h>
@@ -24,8 +24,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
+#include <variant>
 
 #include "control/control_server.hpp"
 #include "control/protocol.hpp"
@@ -35,7 +36,6 @@ using namespace lb::ctl;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using Bytes = std::vector<uint8_t>;
 constexpr auto kDeadline = std::chrono::seconds(3);
 
 [[noreturn]] void fail(const std::string& what) {
@@ -44,48 +44,34 @@ constexpr auto kDeadline = std::chrono::seconds(3);
     std::abort();
 }
 
-// ---- 1. codecs -----------------------------------------------------------------------------
+// ---- 1. the codec --------------------------------------------------------------------------
 
-template <class Decode, class Encode>
-void round_trip(const char* name, const Bytes& in, Decode dec, Encode enc, bool canonical) {
-    decltype(dec(in)) x;
+template <typename Variant>
+void round_trip(const char* name, std::string_view line, Variant (*decode)(std::string_view)) {
+    Variant x;
     try {
-        x = dec(in);
+        x = decode(line);
     } catch (const ProtocolError&) {
         return;
     }
-    const Bytes e1 = enc(x);  // what decodes must encode: no exception expected here
-    if (canonical && e1 != in) {
-        fail(std::string(name) + ": decoded input re-encodes to other bytes");
+    auto enc = [](const Variant& v) { return std::visit([](const auto& m) { return encode(m); }, v); };
+    const std::string e1 = enc(x);  // what decodes must encode: no exception expected here
+    if (e1.empty() || e1.back() != '\n' || e1.find('\n') != e1.size() - 1) {
+        fail(std::string(name) + ": an encoding that is not one line");
     }
-    const auto y = dec(e1);
-    if (enc(y) != e1) {
+    const std::string_view l1 = std::string_view(e1).substr(0, e1.size() - 1);
+    if (!nlohmann::json::accept(l1)) {
+        fail(std::string(name) + ": an encoding that is not JSON");
+    }
+    if (enc(decode(l1)) != e1) {
         fail(std::string(name) + ": encoding is not stable over a decode");
     }
 }
 
-void fuzz_codecs(const uint8_t* data, size_t size) {
-    try {
-        const auto [type, len] = decode_header(data, size);
-        if (len > kMaxPayload) {
-            fail("decode_header accepted an oversized payload length");
-        }
-        (void)type;
-    } catch (const ProtocolError&) {
-    }
-    try {
-        const Frame f = decode_frame(data, size);
-        if (encode_frame(f.type, f.payload) != Bytes(data, data + size)) {
-            fail("decode_frame: the frame re-encodes to other bytes");
-        }
-    } catch (const ProtocolError&) {
-    }
-    const Bytes payload(data, data + size);
-    round_trip("status", payload, decode_status, encode_status, true);
-    round_trip("ops", payload, decode_ops, encode_ops, false);
-    round_trip("connections", payload, decode_connections, encode_connections, true);
-    round_trip("workers", payload, decode_workers, encode_workers, true);
-    round_trip("string", payload, decode_string, encode_string, true);
+void fuzz_codec(const uint8_t* data, size_t size) {
+    const std::string_view line(reinterpret_cast<const char*>(data), size);
+    round_trip("request", line, decode_request);
+    round_trip("reply", line, decode_reply);
 }
 
 // ---- 2. the server -------------------------------------------------------------------------
@@ -110,35 +96,39 @@ Status sample_status() {
     return s;
 }
 
-// Answers like lb's control thread, from fixed data; checks what requests carry.
-Frame handle(const Frame& req) {
-    switch (req.type) {
-    case MsgType::GetStatus: return {MsgType::Status, encode_status(sample_status())};
-    case MsgType::Reload: return {MsgType::Error, encode_string("reload: not here")};
-    case MsgType::Apply: {
-        const auto ops = decode_ops(req.payload);  // throws ProtocolError: an Error reply
-        return {MsgType::Ok, encode_string(std::to_string(ops.size()) + " operations")};
+// Answers like lb's control thread, from fixed data; the listing comes in three batches.
+Answer handle(const Request& req) {
+    if (std::holds_alternative<GetStatus>(req)) {
+        return {encode(sample_status()), nullptr};
     }
-    case MsgType::GetConnections: {
-        Connections c;
-        c.total = 1;
-        c.entries.push_back(ConnEntry{6, false, 1, 2, 3, 4, 5, 6, 0, "ESTABLISHED", 10});
-        return {MsgType::Connections, encode_connections(c)};
+    if (const auto* apply = std::get_if<Apply>(&req)) {
+        return {encode(Ok{std::to_string(apply->ops.size()) + " operations"}), nullptr};
     }
-    case MsgType::GetWorkers: {
+    if (std::holds_alternative<GetConnections>(req)) {
+        auto left = std::make_shared<int>(3);
+        return {encode(ConnsBegin{3}), [left](std::string& out) {
+                    if (*left == 0) {
+                        encode_to(out, ConnsEnd{3});
+                        return false;
+                    }
+                    encode_to(out, ConnEntry{6, false, 1, 2, 3, 4, 5, 6, 0, "ESTABLISHED", 10});
+                    --*left;
+                    return true;
+                }};
+    }
+    if (std::holds_alternative<GetWorkers>(req)) {
         Workers w;
         w.workers.push_back(WorkerStatus{1, 2, 3, 4, 5, 6, 7, 8, 9, {{"a", 1}}, {{"b", 2}}});
-        return {MsgType::Workers, encode_workers(w)};
+        return {encode(w), nullptr};
     }
-    case MsgType::WriteConfig:
-        return {MsgType::Ok, encode_string("wrote " + decode_string(req.payload))};
-    default: return {MsgType::Error, encode_string("unknown request")};
+    if (const auto* wc = std::get_if<WriteConfig>(&req)) {
+        return {encode(Ok{"wrote " + wc->path.substr(0, 100)}), nullptr};
     }
+    return {encode(Error{"reload: not here"}), nullptr};
 }
 
 std::string g_dir;
 std::unique_ptr<ControlServer> g_server;
-const Frame kGood{MsgType::GetStatus, {}};
 
 void cleanup() {
     g_server.reset();
@@ -164,12 +154,12 @@ int connect_client() {
 }
 
 // Reads what is there without waiting; true once the server has closed the connection.
-bool read_some(int fd, Bytes& got) {
-    uint8_t buf[65536];
+bool read_some(int fd, std::string& got) {
+    char buf[65536];
     for (;;) {
         const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n > 0) {
-            got.insert(got.end(), buf, buf + n);
+            got.append(buf, size_t(n));
             continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -179,43 +169,46 @@ bool read_some(int fd, Bytes& got) {
     }
 }
 
-// The replies a client got: whole frames of reply types, nothing left over.
-size_t check_replies(const Bytes& got, const char* who) {
-    size_t off = 0, n = 0;
-    while (off < got.size()) {
-        if (got.size() - off < kFrameHeader) {
-            fail(std::string(who) + ": the server sent a truncated frame header");
-        }
-        std::pair<MsgType, uint32_t> h;
-        try {
-            h = decode_header(got.data() + off, got.size() - off);
-        } catch (const ProtocolError& e) {
-            fail(std::string(who) + ": the server sent a bad frame: " + e.what());
-        }
-        if (got.size() - off - kFrameHeader < h.second) {
-            fail(std::string(who) + ": the server sent a truncated frame");
-        }
-        const Bytes payload(got.begin() + long(off + kFrameHeader),
-                            got.begin() + long(off + kFrameHeader + h.second));
-        switch (h.first) {
-        case MsgType::Status: decode_status(payload); break;
-        case MsgType::Connections: decode_connections(payload); break;
-        case MsgType::Workers: decode_workers(payload); break;
-        case MsgType::Ok:
-        case MsgType::Error: decode_string(payload); break;
-        default: fail(std::string(who) + ": the server sent a request type");
-        }
-        off += kFrameHeader + h.second;
-        ++n;
+// The binary Error frame an lbctl of protocol 1 to 3 gets, and nothing after it.
+void check_legacy_reply(const std::string& got, const char* who) {
+    if (got.size() < 16 || got.compare(0, 4, kLegacyMagic) != 0 ||
+        uint8_t(got[6]) != 199 || got[7] != 0) {
+        fail(std::string(who) + ": a client of the binary protocol got no Error frame");
     }
-    return n;
+    const uint32_t len = uint32_t(uint8_t(got[8])) | uint32_t(uint8_t(got[9])) << 8 |
+                         uint32_t(uint8_t(got[10])) << 16 | uint32_t(uint8_t(got[11])) << 24;
+    if (got.size() != 12 + size_t(len)) {
+        fail(std::string(who) + ": the Error frame's length is not what was sent");
+    }
+}
+
+// The replies a client got: whole lines that decode as replies, nothing left over but the
+// Error frame of a request that began with "LBC1".
+void check_replies(const std::string& got, const char* who) {
+    size_t off = 0;
+    while (off < got.size()) {
+        if (got.compare(off, kLegacyMagic.size(), kLegacyMagic) == 0) {
+            check_legacy_reply(got.substr(off), who);
+            return;
+        }
+        const size_t nl = got.find('\n', off);
+        if (nl == std::string::npos) {
+            fail(std::string(who) + ": the server sent a line without its end");
+        }
+        try {
+            decode_reply(std::string_view(got).substr(off, nl - off));
+        } catch (const ProtocolError& e) {
+            fail(std::string(who) + ": the server sent a bad line: " + e.what());
+        }
+        off = nl + 1;
+    }
 }
 
 // Sends `in` in chunks, polling the server in between; then shuts the sending side down
 // (unless `stay`) and waits for the server to close. Returns what the client received.
-Bytes exchange(int fd, const Bytes& in, size_t chunk, bool stay, const char* who) {
+std::string exchange(int fd, const std::string& in, size_t chunk, bool stay, const char* who) {
     const auto deadline = Clock::now() + kDeadline;
-    Bytes got;
+    std::string got;
     size_t sent = 0;
     bool shut = false;
     for (;;) {
@@ -247,10 +240,9 @@ Bytes exchange(int fd, const Bytes& in, size_t chunk, bool stay, const char* who
 
 void good_request(const char* who) {
     const int fd = connect_client();
-    const Bytes got = exchange(fd, encode_frame(kGood.type, kGood.payload), 1 << 16, false, who);
+    const std::string got = exchange(fd, encode(GetStatus{}), 1 << 16, false, who);
     ::close(fd);
-    const Bytes want = encode_frame(MsgType::Status, encode_status(sample_status()));
-    if (got != want) {
+    if (got != encode(sample_status())) {
         fail(std::string(who) + ": a good request did not get its answer (" +
              std::to_string(got.size()) + " bytes back)");
     }
@@ -259,8 +251,9 @@ void good_request(const char* who) {
 void fuzz_server(uint8_t mode, const uint8_t* data, size_t size) {
     const size_t chunk = (mode & 15) == 0 ? size_t(1) << 20 : size_t(1) << ((mode & 15) - 1);
     const bool stay = (mode & 0x20) != 0;
+    const std::string in(reinterpret_cast<const char*>(data), size);
     const int fd = connect_client();
-    const Bytes got = exchange(fd, Bytes(data, data + size), chunk, stay, "fuzzed client");
+    const std::string got = exchange(fd, in, chunk, stay, "fuzzed client");
     if (stay) {
         good_request("good client beside an idle one");
         ::close(fd);
@@ -290,7 +283,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) {
         return 0;
     }
-    fuzz_codecs(data + 1, size - 1);
+    fuzz_codec(data + 1, size - 1);
     fuzz_server(data[0], data + 1, size - 1);
     return 0;
 }

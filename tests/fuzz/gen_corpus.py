@@ -11,8 +11,9 @@ fuzz_packet    runs of bursts in fuzz_packet.cpp's format (flags byte, config va
                workers; and against variants: small and jumbo MTUs, every real nat / tun / dr,
                a third port, a burst that fills a TX list (with and without the mid-burst sink)
 fuzz_config    conf/*.conf without their comment lines, fuzz_packet's config, a broken one
-fuzz_protocol  a mode byte, then encoded request frames and bare message payloads
+fuzz_protocol  a mode byte, then request lines (JSON), reply lines, the frames of an old lbctl
 """
+import json
 import os
 import re
 import struct
@@ -299,73 +300,83 @@ def config_seeds():
 
 # ---- fuzz_protocol --------------------------------------------------------------------------
 
-MAGIC, VERSION = 0x3143424C, 3
-GET_STATUS, RELOAD, APPLY, GET_CONNS, GET_WORKERS, WRITE_CONFIG = 1, 2, 3, 4, 5, 6
-STATUS, CONNECTIONS, WORKERS, OK, ERROR = 101, 102, 103, 104, 199
+VERSION = 4
 
 
-def s(text):
-    b = text.encode()
-    return struct.pack("<I", len(b)) + b
+def line(name, key="cmd", **fields):
+    """One message of the control protocol: a JSON line, its name first, then the version."""
+    msg = {key: name, "version": VERSION}
+    msg.update(fields)
+    return (json.dumps(msg, separators=(",", ":")) + "\n").encode()
 
 
-def frame(t, payload=b""):
-    return struct.pack("<IHHI", MAGIC, VERSION, t, len(payload)) + payload
-
-
-def op(kind, proto=6, vip=0xC633640A, port=80, sched="rr", flags="", persist=0,
-       mask=0xFFFFFFFF, real=0, rport=0, fwd=0, weight=1):
-    has = 0 if kind in (4, 9) else 1
-    return (struct.pack("<BBBIH", kind, has, proto, vip, port) + s(sched) + s(flags) +
-            struct.pack("<IIIHBIIIIIII", persist, mask, real, rport, fwd, weight, 0, 0, 0,
-                        0, 0, 0))
-
-
-def ops(*items):
-    return struct.pack("<I", len(items)) + b"".join(items)
+def op(kind, proto="tcp", vip="198.51.100.10", port=80, sched="rr", flags="", persist=0,
+       mask="255.255.255.255", real="0.0.0.0", rport=0, fwd="nat", weight=1):
+    return {"kind": kind, "has_service": kind not in ("clear", "set-timeout"), "proto": proto,
+            "vip": vip, "port": port, "scheduler": sched, "sched_flags": flags,
+            "persistence": persist, "persist_mask": mask, "real": real, "real_port": rport,
+            "forward": fwd, "weight": weight, "u_threshold": 0, "l_threshold": 0, "tcp": 0,
+            "tcpfin": 0, "udp": 0}
 
 
 def status():
-    real = (struct.pack("<IHBIIIB", 0x0A0A0002, 80, 0, 1, 0, 0, 0) +
-            struct.pack("<5Q", 1, 2, 3, 4, 5) + struct.pack("<8Q", 1, 0, 0, 7, 8, 9, 10, 11))
-    svc = (struct.pack("<BIH", 6, 0xC633640A, 80) + s("rr") + struct.pack("<II", 0, 0xFFFFFFFF) +
-           s("") + struct.pack("<5Q", 0, 0, 0, 0, 0) + struct.pack("<5Q", 1, 2, 3, 4, 5) +
-           struct.pack("<I", 1) + real)
-    return struct.pack("<IIIII", 1048576, 900, 120, 300, 1) + svc
-
-
-def connections():
-    e = struct.pack("<BBIIIHHHB", 6, 0, 0xC6336402, 0xC633640A, 0x0A0A0002, 40000, 80, 80, 0)
-    return struct.pack("<QI", 1, 1) + e + s("ESTABLISHED") + struct.pack("<I", 899)
+    rates = {"cps": 0, "inpps": 0, "outpps": 0, "inbps": 0, "outbps": 0}
+    real = {"addr": "10.10.0.2", "port": 80, "forward": "nat", "weight": 1, "u_threshold": 0,
+            "l_threshold": 0, "overloaded": False, "rates": rates, "active": 1, "inactive": 0,
+            "persist": 0, "conns": 7, "in_pkts": 8, "out_pkts": 9, "in_bytes": 10,
+            "out_bytes": 11}
+    svc = {"proto": "tcp", "vip": "198.51.100.10", "port": 80, "scheduler": "rr",
+           "persistence": 0, "persist_mask": "255.255.255.255", "sched_flags": "",
+           "rates": rates, "conns": 1, "in_pkts": 2, "out_pkts": 3, "in_bytes": 4,
+           "out_bytes": 5, "reals": [real]}
+    return line("status", "type", conn_capacity=1048576, tcp_timeout=900, tcpfin_timeout=120,
+                udp_timeout=300, services=[svc])
 
 
 def workers():
-    w = struct.pack("<I8Q", 1, 10, 9, 0, 0, 3, 1, 2, 64) + struct.pack("<I", 1) + s("arp_replies") + \
-        struct.pack("<Q", 2) + struct.pack("<I", 1) + s("malformed") + struct.pack("<Q", 1)
-    port = struct.pack("<H", 0) + s("net_af_packet0") + struct.pack("<9Q", 10, 9, 640, 576, 0,
-                                                                     0, 0, 0, 3)
-    return struct.pack("<QQI", 65535, 100, 1) + w + struct.pack("<I", 1) + port
+    w = {"lcore": 1, "rx": 10, "tx": 9, "redirected_out": 0, "redirected_in": 0,
+         "conns_created": 3, "conns_expired": 1, "conns_in_table": 2, "table_capacity": 64,
+         "counters": {"arp_replies": 2}, "drops": {"malformed": 1}}
+    port = {"port": 0, "name": "net_af_packet0", "ipackets": 10, "opackets": 9, "ibytes": 640,
+            "obytes": 576, "imissed": 0, "ierrors": 0, "rx_nombuf": 0, "oerrors": 0,
+            "rx_ring_drops": 3}
+    return line("workers", "type", mbufs_total=65535, mbufs_in_use=100, workers=[w],
+                ports=[port])
+
+
+def connections():
+    conn = line("conn", "type", proto="tcp", template=False, client="198.51.100.2",
+                cport=40000, vip="198.51.100.10", vport=80, real="10.10.0.2", rport=80,
+                forward="nat", state="ESTABLISHED", expire=899)
+    return line("connections", "type", total=1) + conn + line("end", "type", count=1)
+
+
+def legacy_frame(t, payload=b""):
+    """A request of the binary protocol (versions 1 to 3): lb answers it with an Error frame."""
+    return struct.pack("<IHHI", 0x3143424C, 3, t, len(payload)) + payload
 
 
 def protocol_seeds():
-    adds = ops(op(1, sched="wlc"), op(5, real=0x0A0A0004, rport=80, fwd=0, weight=2),
-               op(9), op(8), op(4))
+    adds = [op("add-service", sched="wlc"), op("add-real", real="10.10.0.4", rport=80, weight=2),
+            op("set-timeout"), op("zero"), op("clear")]
     seeds = {
-        "get_status": b"\x00" + frame(GET_STATUS),
-        "two_requests": b"\x00" + frame(GET_WORKERS) + frame(GET_CONNS),
-        "apply": b"\x00" + frame(APPLY, adds),
-        "write_config": b"\x03" + frame(WRITE_CONFIG, s("/tmp/x.conf")),
-        "reload_chunked": b"\x01" + frame(RELOAD) + frame(GET_STATUS),
-        "idle_partial": b"\x20" + frame(GET_STATUS)[:7],
-        "bad_magic": b"\x00" + b"XBC1" + frame(GET_STATUS)[4:],
-        "oversized": b"\x00" + struct.pack("<IHHI", MAGIC, VERSION, 1, 0x7FFFFFFF),
-        "unknown_type": b"\x00" + frame(77, b"abc"),
-        "status_payload": b"\x00" + status(),
-        "connections_payload": b"\x00" + connections(),
-        "workers_payload": b"\x00" + workers(),
-        "ops_payload": b"\x00" + adds,
-        "string_payload": b"\x00" + s("hello"),
-        "status_frame": b"\x00" + frame(STATUS, status()),
+        "get_status": b"\x00" + line("status"),
+        "two_requests": b"\x00" + line("workers") + line("connections"),
+        "apply": b"\x00" + line("apply", ops=adds),
+        "write_config": b"\x03" + line("write-config", path="/tmp/x.conf"),
+        "reload_chunked": b"\x01" + line("reload") + line("status"),
+        "idle_partial": b"\x20" + line("status")[:7],
+        "by_hand": b"\x00" + b'  { "cmd" : "status" }\r\n\n{"version":4,"cmd":"workers"}\n',
+        "escapes": b"\x00" + b'{"cmd":"write-config","path":"/tmp/\\u00e9\\ud83d\\ude00\\n\\""}\n',
+        "other_version": b"\x00" + b'{"cmd":"status","version":5}\n',
+        "unknown_cmd": b"\x00" + b'{"cmd":"frobnicate","x":[1,{"y":null}]}\n',
+        "bad_json": b"\x00" + b'{"cmd":"apply","ops":[{"kind":"clear",}]}\n',
+        "legacy_frame": b"\x00" + legacy_frame(1),
+        "legacy_apply": b"\x02" + legacy_frame(3, b"\x00" * 10),
+        "status_reply": b"\x00" + status(),
+        "workers_reply": b"\x00" + workers(),
+        "connections_reply": b"\x00" + connections(),
+        "error_reply": b"\x00" + line("error", "type", message="no \"such\" service \u00e9"),
     }
     for name, data in seeds.items():
         write("fuzz_protocol", name, data)

@@ -15,6 +15,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "control/control.hpp"
+#include "control/control_client.hpp"
 #include "tools/lbctl_format.hpp"
 
 using namespace lb::ctl;
@@ -44,12 +45,18 @@ struct Harness {
     rte_rcu_qsbr* qsbr = nullptr;
     std::unique_ptr<Control> ctl;
 
-    Harness() {
+    // own_socket: the control socket in the harness's directory (for tests that run it).
+    explicit Harness(uint32_t capacity = 64, bool own_socket = false) {
         char tmpl[] = "/tmp/lb-control-test-XXXXXX";
         dir = ::mkdtemp(tmpl);
         file = dir + "/lb.conf";
-        std::ofstream(file) << kText;
-        worker = std::make_unique<lb::dp::Worker>(0, 1, 64, neigh);
+        std::string text = kText;
+        if (own_socket) {
+            const std::string sock = "/tmp/lb-unit-control.sock";
+            text.replace(text.find(sock), sock.size(), dir + "/lb.sock");
+        }
+        std::ofstream(file) << text;
+        worker = std::make_unique<lb::dp::Worker>(0, 1, capacity, neigh);
         const size_t sz = rte_rcu_qsbr_get_memsize(1);
         qsbr = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(64, (sz + 63) / 64 * 64));
         REQUIRE(rte_rcu_qsbr_init(qsbr, 1) == 0);
@@ -295,6 +302,66 @@ TEST_CASE("control: connection listing and worker counters", "[control]") {
     CHECK(neigh == 10);
     CHECK(h.ctl->counters_text().find("neigh_claims_refused 0\n") != std::string::npos);
     CHECK(h.ctl->counters_text().find("neigh_entries ") != std::string::npos);
+}
+
+TEST_CASE("control: the socket streams the connection listing, batch by batch", "[control]") {
+    Harness h(16384, true);
+    constexpr uint16_t kConns = 9000;  // three dump batches
+    lb::dp::Conn c{};
+    c.client_ip = rte_cpu_to_be_32(parse_ipv4("198.51.100.2"));
+    c.vip = rte_cpu_to_be_32(parse_ipv4("198.51.100.10"));
+    c.real_ip = rte_cpu_to_be_32(parse_ipv4("10.10.0.2"));
+    c.vport = c.real_port = rte_cpu_to_be_16(80);
+    c.proto = 6;
+    c.state = uint8_t(lb::dp::TcpState::Established);
+    c.expire = 100'000;
+    c.tmpl = lb::dp::ConnTable::kNone;
+    for (uint16_t i = 0; i < kConns; ++i) {
+        c.client_port = rte_cpu_to_be_16(uint16_t(20000 + i));
+        REQUIRE(h.worker->conns.insert(c) != lb::dp::ConnTable::kNone);
+    }
+    h.worker->counters.table_size.v = kConns;
+    std::atomic<bool> stop{false}, stop_worker{false};
+    std::thread worker_loop([&] {
+        while (!stop_worker.load()) {
+            h.worker->serve_dump(10'000);
+        }
+    });
+    std::thread control_loop([&] { h.ctl->run(stop, 0); });
+    const std::string sock = h.dir + "/lb.sock";
+    for (int i = 0; i < 200 && !std::filesystem::exists(sock); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    {
+        Connection conn(sock, 5000);
+        conn.send(GetConnections{});
+        Reply r = conn.read_reply();
+        REQUIRE(std::holds_alternative<ConnsBegin>(r));
+        CHECK(std::get<ConnsBegin>(r).total == kConns);
+        std::vector<bool> seen(kConns);
+        uint64_t n = 0;
+        while (std::holds_alternative<ConnEntry>(r = conn.read_reply())) {
+            const ConnEntry& e = std::get<ConnEntry>(r);
+            REQUIRE(e.cport >= 20000);
+            REQUIRE(e.cport < 20000 + kConns);
+            CHECK_FALSE(seen[e.cport - 20000]);
+            seen[e.cport - 20000] = true;
+            CHECK(e.state == "ESTABLISHED");
+            CHECK(e.expire_s == 90);
+            ++n;
+        }
+        REQUIRE(std::holds_alternative<ConnsEnd>(r));
+        CHECK(std::get<ConnsEnd>(r).count == kConns);
+        CHECK(n == kConns);
+    }
+    // A worker that does not answer: an Error reply, not the start of a listing.
+    stop_worker = true;
+    worker_loop.join();
+    const Reply r = request(sock, GetConnections{});
+    stop = true;
+    control_loop.join();
+    REQUIRE(std::holds_alternative<Error>(r));
+    CHECK_THAT(std::get<Error>(r).message, Catch::Contains("did not answer"));
 }
 
 TEST_CASE("control: a VIP is never a real's address, by any path", "[control]") {
