@@ -16,6 +16,35 @@
 
 namespace lb::dp {
 
+namespace {
+
+// RFC 791: only the options with the copied flag go into a datagram's later fragments; in the
+// IPv4 header h (ihl bytes) the others become NOPs, as Linux's ip_options_fragment does.
+void nop_uncopied_options(uint8_t* h, uint32_t ihl) noexcept {
+    constexpr uint8_t kEnd = 0, kNop = 1, kCopied = 0x80;
+    for (uint32_t i = sizeof(rte_ipv4_hdr); i < ihl;) {
+        const uint8_t type = h[i];
+        if (type == kEnd) {
+            break;
+        }
+        if (type == kNop) {
+            ++i;
+            continue;
+        }
+        const uint32_t olen = i + 1 < ihl ? h[i + 1] : 0;
+        if (olen < 2 || i + olen > ihl) {
+            std::memset(h + i, kNop, ihl - i);
+            break;
+        }
+        if ((type & kCopied) == 0) {
+            std::memset(h + i, kNop, olen);
+        }
+        i += olen;
+    }
+}
+
+}  // namespace
+
 void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& dst_mac,
                             const rte_ether_addr& src_mac, uint16_t mtu, Counter& sent) noexcept {
     const uint8_t* f = frame_of(m);
@@ -61,27 +90,7 @@ void Worker::send_fragments(rte_mbuf* m, uint16_t port, const rte_ether_addr& ds
         uint8_t* h = g + kEth;
         std::memcpy(h, o, ihl);
         if (k != 0) {
-            // RFC 791: only the options with the copied flag go into the later fragments; the
-            // others become NOPs (Linux's ip_options_fragment).
-            for (uint32_t i = 20; i < ihl;) {
-                const uint8_t type = h[i];
-                if (type == 0) {
-                    break;  // end of the option list
-                }
-                if (type == 1) {
-                    ++i;
-                    continue;
-                }
-                const uint32_t olen = i + 1 < ihl ? h[i + 1] : 0;
-                if (olen < 2 || i + olen > ihl) {
-                    std::memset(h + i, 1, ihl - i);
-                    break;
-                }
-                if ((type & 0x80) == 0) {
-                    std::memset(h + i, 1, olen);
-                }
-                i += olen;
-            }
+            nop_uncopied_options(h, ihl);
         }
         auto* hh = header_at<rte_ipv4_hdr>(h);
         hh->total_length = rte_cpu_to_be_16(uint16_t(ihl + len));
