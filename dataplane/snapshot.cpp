@@ -91,6 +91,10 @@ void Snapshot::finalize() {
             nat_reals_[k].svc = -1;
         }
     }
+    index_routes();
+}
+
+void Snapshot::index_routes() {
     std::stable_sort(routes.begin(), routes.end(),
                      [](const Route& a, const Route& b) { return a.prefix_len > b.prefix_len; });
     // A connected subnet's network and broadcast addresses (not on /31 and /32 links).

@@ -212,6 +212,8 @@ private:
     };
     std::vector<RealKey> nat_reals_;
     RouteTable route_table_;  // over routes; built by finalize()
+    // finalize()'s part for routes: longest prefix first, and route_table_ over them.
+    void index_routes();
     // Addresses that are ours or VIPs, at most a quarter full; key 0: empty.
     uint32_t addr_slot(rte_be32_t addr) const noexcept {
         return uint32_t((uint64_t(addr) * 0x9E3779B97F4A7C15ull) >> 40) & addr_mask_;
