@@ -9,16 +9,9 @@
 
 #include <rte_byteorder.h>
 
+#include "control/clock.hpp"
+
 namespace lb::ctl {
-
-namespace {
-
-uint64_t now_ms() {
-    using namespace std::chrono;
-    return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
-}
-
-}  // namespace
 
 ConnListing::ConnListing(std::vector<dp::Worker*> workers, dp::Conn* buf)
     : workers_(std::move(workers)), buf_(buf) {

@@ -16,21 +16,13 @@
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
 
+#include "control/clock.hpp"
 #include "control/config_source.hpp"
 #include "control/control_server.hpp"
 #include "control/log.hpp"
 #include "control/snapshot_builder.hpp"
 
 namespace lb::ctl {
-
-namespace {
-
-uint64_t now_ms() {
-    using namespace std::chrono;
-    return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
-}
-
-}  // namespace
 
 Control::Control(Config cfg, Runtime rt)
     : cfg_(std::move(cfg)),
